@@ -1,0 +1,3 @@
+"""gensuite: a reproducibility benchmark harness for deep-learning research."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Algorithm plug-ins; importing a module registers it with ``gensuite.registry``."""
+
+from gensuite.algorithms import protonet  # noqa: F401

@@ -1,0 +1,180 @@
+"""The ``gensuite`` command: parse options, call the library, turn errors into one line.
+
+Heavy imports (torch, mlflow, optuna) happen inside commands so ``gensuite --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from gensuite.errors import GensuiteError, MissingDataError
+
+PROFILES = ("smoke", "quick", "paper")
+
+
+def _shared_options(func):
+    """Options every running command takes, defined once (pip-tools style)."""
+    options = [
+        click.option("--profile", type=click.Choice(PROFILES), default="quick", show_default=True,
+                     help="smoke: seconds on CPU; quick: minutes on CPU, real data; "
+                          "paper: the paper's schedule (GPU)."),
+        click.option("--seed", "seeds", type=int, multiple=True,
+                     help="Seed(s); repeatable. Default: the profile's seeds."),
+        click.option("--seeds", "seed_count", type=int, default=None,
+                     help="Run seeds 0..N-1 (instead of --seed)."),
+        click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                     help="Dataset folder searched first (then $GENSUITE_DATA_ROOT, the user "
+                          "cache, /usr/share/datasets, ../shared/data)."),
+        click.option("--tracking-uri", default=None,
+                     help="MLflow tracking URI. Default: sqlite:///<results-dir>/mlflow.db"),
+        click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
+                     show_default=True),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto, cpu, cuda, cuda:1 ..."),
+    ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
+
+
+def _fail_cleanly(func):
+    """A GensuiteError becomes 'error: <cause>' and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except GensuiteError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gensuite")
+def main() -> None:
+    """gensuite: re-run classic deep-learning experiments; show reported vs reproduced."""
+
+
+@main.command()
+@click.option("--suite", "suite_name", required=True, help="Suite name in benchmarks/ or a path.")
+@_shared_options
+@click.option("--case", "cases", multiple=True, help="Run only these case ids (repeatable).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
+@click.option("--trials", type=int, default=None, help="Run an Optuna sweep of N trials.")
+@click.option("--storage", default=None,
+              help="Optuna storage URL (default sqlite:///<results-dir>/optuna.db; "
+                   "postgresql://... for many workers).")
+@click.option("--study-name", default=None, help="Default: <suite>-<profile>.")
+@click.option("--resume/--no-resume", default=None,
+              help="Sweeps: continue an existing study. Bench: reuse/resume checkpoints "
+                   "(default on).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@_fail_cleanly
+def bench(suite_name, profile, seeds, seed_count, data_root, tracking_uri, results_dir, device,
+          cases, threads, trials, storage, study_name, resume, progress):
+    """Run a suite's cases (or, with --trials, sweep its search space)."""
+    from gensuite.config import load_suite
+    from gensuite.runner import BenchOptions, run_suite
+
+    spec = load_suite(suite_name)
+    if seed_count is not None:
+        seeds = tuple(range(seed_count))
+    opts = BenchOptions(
+        profile=profile, seeds=tuple(seeds) or None, cases=tuple(cases), data_root=data_root,
+        results_dir=results_dir, tracking_uri=tracking_uri, device=device, threads=threads,
+        resume=True if resume is None else resume,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )
+    if trials is not None:
+        from gensuite.sweep import SweepOptions, run_sweep
+
+        summary = run_sweep(spec, opts, SweepOptions(
+            trials=trials, storage=storage, study_name=study_name, resume=bool(resume)),
+            echo=click.echo)
+        best = summary["best"]
+        click.echo(f"{summary['finished_trials']} trials finished; best: "
+                   f"{best['value']:.4g} with {best['params']}" if best else "no trial completed")
+        return
+    outcomes = run_suite(spec, opts, echo=click.echo)
+    failed = [o for o in outcomes if o.status != "finished"]
+    click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished; records under "
+               f"{results_dir}/{spec.name}/{profile}/")
+    if failed:
+        for o in failed:
+            click.echo(f"error: {o.case_id} seed {o.seed}: {o.error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--suite", "suites", multiple=True, help="Only these suites (default: all).")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--reports-dir", type=click.Path(path_type=Path), default=Path("reports"),
+              show_default=True)
+@click.option("--profile", "profiles", multiple=True, type=click.Choice(PROFILES),
+              help="Profiles to show (default: paper and quick).")
+@_fail_cleanly
+def report(suites, results_dir, reports_dir, profiles):
+    """Render reports/<suite>.md from results/ (byte-identical for the same results)."""
+    from gensuite.report import render_reports
+
+    written = render_reports(results_dir, reports_dir, suites=list(suites) or None,
+                             profiles=tuple(profiles) or ("paper", "quick"))
+    if not written:
+        raise GensuiteError(f"no result records under {results_dir}; run `gensuite bench` first")
+    for p in written:
+        click.echo(f"wrote {p}")
+
+
+@main.command("list")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@_fail_cleanly
+def list_(data_root):
+    """List suites, plug-ins and datasets (with whether each is in the data root)."""
+    from gensuite.config import list_suites, load_suite
+    from gensuite.data.root import DataRoot
+    from gensuite.registry import ALGORITHMS, DATASETS
+
+    click.echo("suites:")
+    for name in list_suites():
+        try:
+            spec = load_suite(name)
+            click.echo(f"  {name:24} {spec.algorithm:12} {spec.dataset:20} {len(spec.cases)} cases")
+        except GensuiteError as exc:
+            click.echo(f"  {name:24} INVALID: {exc}")
+    click.echo("plug-ins:")
+    for name in ALGORITHMS.names():
+        doc = (ALGORITHMS.get(name).__doc__ or "").strip().splitlines()
+        click.echo(f"  {name:24} {doc[0] if doc else ''}")
+    root = DataRoot(data_root)
+    click.echo("datasets (data roots: " + ", ".join(map(str, root.candidates)) + "):")
+    for name in DATASETS.names():
+        probe = getattr(DATASETS.get(name), "probe", None)
+        try:
+            shown = f"present: {probe(root).parent}" if probe else "(no presence check)"
+        except MissingDataError:
+            shown = "MISSING (gensuite bench names what to get and where)"
+        click.echo(f"  {name:24} {shown}")
+
+
+@main.command()
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--tracking-uri", default=None)
+@click.option("--port", type=int, default=5000, show_default=True)
+def ui(results_dir, tracking_uri, port):
+    """Start the MLflow UI on 127.0.0.1 for the project's tracking store."""
+    from gensuite.tracking import default_tracking_uri
+
+    uri = tracking_uri or default_tracking_uri(results_dir)
+    click.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port}")
+    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                               "--host", "127.0.0.1", "--port", str(port)])
+
+
+if __name__ == "__main__":
+    main()

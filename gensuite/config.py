@@ -1,0 +1,514 @@
+"""Suite files (TOML in ``benchmarks/``) → frozen dataclasses, with one-line errors.
+
+A suite names an algorithm plug-in and a dataset, the cases to run (one report-table row each),
+the reported numbers with their citation, per-profile schedules, claims to check and an optional
+Optuna search space. Every error names the file and the key, e.g.
+``benchmarks/x.toml: cases[2].params.wya: unknown parameter of algorithm 'protonet'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gensuite.api import Schedule
+from gensuite.errors import GensuiteError, SuiteFileError
+
+PROFILES = ("smoke", "quick", "paper")
+SUITES_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reported:
+    """A number from a paper or report, with where it comes from."""
+
+    value: float
+    source: str  # "Snell, Swersky & Zemel (2017), Table 1" or "course report A, Q2"
+    tolerance: float | None = None  # absolute, in the metric's unit; None: the suite's
+    # False when the reported number was measured on data we cannot match (unknown or absent
+    # dataset): the verdict is then "not comparable", never "pass".
+    comparable: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """One report-table row: parameters on top of the suite defaults, and its reported number."""
+
+    id: str
+    table: str
+    row: str
+    params: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None  # overrides the suite's dataset
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    reported: Reported | None = None
+    reference_note: str = "no published reference"  # shown when reported is None
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # profile → param overrides
+
+
+@dataclass(frozen=True, kw_only=True)
+class Table:
+    id: str
+    title: str
+    source: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """A claim from a report, checked on reproduced numbers: each pair's left beats its right."""
+
+    id: str
+    claim: str
+    source: str
+    pairs: tuple[tuple[str, str], ...]
+    kind: str = "greater"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchParam:
+    name: str
+    type: str  # float | int | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSpace:
+    case: str  # the case whose configuration is tuned
+    metric: str  # a validation metric returned by the plug-in's validate()
+    direction: str = "maximize"
+    params: tuple[SearchParam, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    schedule: Schedule
+    params: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteSpec:
+    name: str
+    title: str
+    algorithm: str
+    dataset: str
+    metric: str
+    path: Path
+    sha256: str
+    description: str = ""
+    notes: tuple[str, ...] = ()
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    tolerance: float = 1.0
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    cases: tuple[Case, ...] = ()
+    checks: tuple[Check, ...] = ()
+    search: SearchSpace | None = None
+
+    def case(self, case_id: str) -> Case:
+        for c in self.cases:
+            if c.id == case_id:
+                return c
+        known = ", ".join(c.id for c in self.cases)
+        raise GensuiteError(f"suite {self.name!r} has no case {case_id!r}; cases: {known}")
+
+    def resolve_params(self, case: Case, profile: str) -> dict[str, Any]:
+        """Defaults → profile → case → the case's per-profile overrides (later wins)."""
+        return {
+            **self.defaults,
+            **self.profiles[profile].params,
+            **case.params,
+            **case.profiles.get(profile, {}),
+        }
+
+    def dataset_for(self, case: Case) -> tuple[str, dict[str, Any]]:
+        if case.dataset is None:
+            return self.dataset, {**self.dataset_options, **case.dataset_options}
+        return case.dataset, dict(case.dataset_options)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a result record keeps of the suite, so reports need nothing but results/."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "file": self.path.name,
+            "sha256": self.sha256,
+            "metric": self.metric,
+            "description": self.description,
+            "notes": list(self.notes),
+            "tables": {k: dataclasses.asdict(t) for k, t in self.tables.items()},
+            "checks": [
+                {**dataclasses.asdict(c), "pairs": [list(p) for p in c.pairs]} for c in self.checks
+            ],
+            "case_order": [c.id for c in self.cases],
+            "table_order": list(self.tables),
+            # every case's row label and reference, so a report can place cases not yet run
+            "cases": {
+                c.id: {
+                    "id": c.id, "table": c.table, "row": c.row,
+                    "reported": dataclasses.asdict(c.reported) if c.reported else None,
+                    "reference_note": c.reference_note,
+                }
+                for c in self.cases
+            },
+        }
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Walks a TOML table, tracking the key path for error messages and rejecting unknown keys."""
+
+    def __init__(self, file: Path, data: dict[str, Any], path: str = "") -> None:
+        self.file, self.data, self.path = file, data, path
+        self._seen: set[str] = set()
+
+    def error(self, key: str, msg: str) -> SuiteFileError:
+        where = f"{self.path}.{key}" if self.path else key
+        return SuiteFileError(f"{self.file}: {where}: {msg}")
+
+    def get(self, key: str, types: type | tuple[type, ...], default: Any = ..., *, required=False):
+        self._seen.add(key)
+        if key not in self.data:
+            if required or default is ...:
+                raise self.error(key, "missing required key")
+            return default
+        value = self.data[key]
+        # TOML ints are valid floats; bools are not numbers here
+        if isinstance(value, bool) and bool not in _as_tuple(types):
+            raise self.error(key, f"expected {_type_names(types)}, got bool")
+        if float in _as_tuple(types) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, types):
+            raise self.error(key, f"expected {_type_names(types)}, got {type(value).__name__}")
+        return value
+
+    def sub(self, key: str, default: dict | None = None) -> _Reader:
+        table = self.get(key, dict, {} if default is None else default)
+        where = f"{self.path}.{key}" if self.path else key
+        return _Reader(self.file, table, where)
+
+    def item(self, key: str, index: int, value: Any) -> _Reader:
+        where = f"{self.path}.{key}[{index}]" if self.path else f"{key}[{index}]"
+        if not isinstance(value, dict):
+            raise SuiteFileError(f"{self.file}: {where}: expected a table")
+        return _Reader(self.file, value, where)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self._seen)
+        if unknown:
+            allowed = ", ".join(sorted(self._seen))
+            raise self.error(unknown[0], f"unknown key (allowed here: {allowed})")
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _type_names(types) -> str:
+    return " or ".join(t.__name__ for t in _as_tuple(types))
+
+
+def _reported(r: _Reader) -> Reported:
+    rep = Reported(
+        value=r.get("value", float, required=True),
+        source=r.get("source", str, required=True),
+        tolerance=r.get("tolerance", float, None),
+        comparable=r.get("comparable", bool, True),
+        note=r.get("note", str, ""),
+    )
+    r.done()
+    if not rep.source.strip():
+        raise r.error("source", "a reported number needs its citation")
+    return rep
+
+
+def _schedule(r: _Reader) -> Schedule:
+    s = Schedule(
+        steps=r.get("steps", int, required=True),
+        eval_every=r.get("eval_every", int, 0),
+        checkpoint_every=r.get("checkpoint_every", int, 0),
+        val_episodes=r.get("val_episodes", int, 100),
+    )
+    r.done()
+    if s.steps < 1:
+        raise r.error("steps", "must be at least 1")
+    return s
+
+
+def _search(r: _Reader, case_ids: set[str]) -> SearchSpace:
+    case = r.get("case", str, required=True)
+    if case not in case_ids:
+        raise r.error("case", f"no case {case!r} in this suite")
+    direction = r.get("direction", str, "maximize")
+    if direction not in ("maximize", "minimize"):
+        raise r.error("direction", "must be 'maximize' or 'minimize'")
+    metric = r.get("metric", str, required=True)
+    params_r = r.sub("params")
+    params = []
+    for name in params_r.data:
+        p = params_r.sub(name)
+        kind = p.get("type", str, required=True)
+        if kind in ("float", "int"):
+            low = p.get("low", (int, float), required=True)
+            high = p.get("high", (int, float), required=True)
+            if not low < high:
+                raise p.error("low", f"low ({low}) must be below high ({high})")
+            sp = SearchParam(
+                name=name, type=kind, low=low, high=high,
+                log=p.get("log", bool, False), step=p.get("step", (int, float), None),
+            )
+        elif kind == "categorical":
+            choices = p.get("choices", list, required=True)
+            if not choices:
+                raise p.error("choices", "needs at least one choice")
+            sp = SearchParam(name=name, type=kind, choices=tuple(choices))
+        else:
+            raise p.error("type", f"unknown search type {kind!r} (float, int, categorical)")
+        p.done()
+        params.append(sp)
+    params_r.done()
+    r.done()
+    if not params:
+        raise r.error("params", "a search space needs at least one parameter")
+    return SearchSpace(case=case, metric=metric, direction=direction, params=tuple(params))
+
+
+def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
+    """Parse a suite file (a path, or a name in ``benchmarks/``) into a SuiteSpec."""
+    path = resolve_suite_path(path_or_name)
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SuiteFileError(f"{path}: not valid TOML: {exc}") from None
+    top = _Reader(path, data)
+    s = top.sub("suite")
+    name = s.get("name", str, required=True)
+    spec_kw: dict[str, Any] = dict(
+        name=name,
+        title=s.get("title", str, required=True),
+        algorithm=s.get("algorithm", str, required=True),
+        dataset=s.get("dataset", str, required=True),
+        metric=s.get("metric", str, required=True),
+        description=s.get("description", str, ""),
+        notes=tuple(s.get("notes", list, [])),
+        tolerance=s.get("tolerance", float, 1.0),
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+    s.done()
+    spec_kw["dataset_options"] = dict(top.get("dataset_options", dict, {}))
+    spec_kw["defaults"] = dict(top.get("defaults", dict, {}))
+
+    profiles_r = top.sub("profiles")
+    profiles = {}
+    for pname in profiles_r.data:
+        if pname not in PROFILES:
+            raise profiles_r.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
+        p = profiles_r.sub(pname)
+        seeds = p.get("seeds", list, [0])
+        if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+            raise p.error("seeds", "expected a non-empty list of integers")
+        profiles[pname] = Profile(
+            schedule=_schedule(p.sub("schedule")),
+            params=dict(p.get("params", dict, {})),
+            seeds=tuple(seeds),
+            note=p.get("note", str, ""),
+        )
+        p.done()
+    profiles_r.done()
+    missing = [p for p in PROFILES if p not in profiles]
+    if missing:
+        raise top.error("profiles", f"every suite supports all profiles; missing {missing}")
+    spec_kw["profiles"] = profiles
+
+    tables_r = top.sub("tables")
+    tables = {}
+    for tid in tables_r.data:
+        t = tables_r.sub(tid)
+        tables[tid] = Table(
+            id=tid, title=t.get("title", str, required=True),
+            source=t.get("source", str, ""), note=t.get("note", str, ""),
+        )
+        t.done()
+    tables_r.done()
+    spec_kw["tables"] = tables
+
+    cases = []
+    seen_ids: set[str] = set()
+    for i, raw_case in enumerate(top.get("cases", list, required=True)):
+        c = top.item("cases", i, raw_case)
+        cid = c.get("id", str, required=True)
+        if cid in seen_ids:
+            raise c.error("id", f"duplicate case id {cid!r}")
+        seen_ids.add(cid)
+        table = c.get("table", str, required=True)
+        if table not in tables:
+            raise c.error("table", f"no [tables.{table}] in this suite")
+        rep = c.sub("reported", None) if "reported" in c.data else None
+        case_profiles = c.sub("profiles")
+        for pname in case_profiles.data:
+            if pname not in PROFILES:
+                raise case_profiles.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
+            case_profiles.get(pname, dict)
+        case_profiles.done()
+        cases.append(
+            Case(
+                id=cid, table=table, row=c.get("row", str, required=True),
+                params=dict(c.get("params", dict, {})),
+                dataset=c.get("dataset", str, None),
+                dataset_options=dict(c.get("dataset_options", dict, {})),
+                reported=_reported(rep) if rep is not None else None,
+                reference_note=c.get("reference_note", str, "no published reference"),
+                profiles={k: dict(v) for k, v in case_profiles.data.items()},
+            )
+        )
+        c.done()
+    if not cases:
+        raise top.error("cases", "a suite needs at least one case")
+    spec_kw["cases"] = tuple(cases)
+
+    checks = []
+    for i, raw_check in enumerate(top.get("checks", list, [])):
+        k = top.item("checks", i, raw_check)
+        pairs = k.get("pairs", list, required=True)
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise k.error("pairs", "each pair is [left_case, right_case]")
+            for cid in pair:
+                if cid not in seen_ids:
+                    raise k.error("pairs", f"no case {cid!r} in this suite")
+        kind = k.get("kind", str, "greater")
+        if kind != "greater":
+            raise k.error("kind", "only 'greater' is supported")
+        checks.append(
+            Check(
+                id=k.get("id", str, required=True), claim=k.get("claim", str, required=True),
+                source=k.get("source", str, required=True),
+                pairs=tuple((a, b) for a, b in pairs), kind=kind,
+            )
+        )
+        k.done()
+    spec_kw["checks"] = tuple(checks)
+    spec_kw["search"] = _search(top.sub("search"), seen_ids) if "search" in data else None
+    top.done()
+
+    spec = SuiteSpec(**spec_kw)
+    if validate:
+        validate_suite(spec)
+    return spec
+
+
+def validate_suite(spec: SuiteSpec) -> None:
+    """Check names against the registries and every case's parameters against the plug-in."""
+    from gensuite.registry import ALGORITHMS, DATASETS
+
+    f = spec.path
+    if spec.algorithm not in ALGORITHMS:
+        known = ", ".join(ALGORITHMS.names())
+        raise SuiteFileError(
+            f"{f}: suite.algorithm: unknown plug-in {spec.algorithm!r}; known: {known}"
+        )
+    config_cls = ALGORITHMS.get(spec.algorithm).Config
+    fields = {fl.name for fl in dataclasses.fields(config_cls)}
+    datasets = [("suite.dataset", spec.dataset)] + [
+        (f"cases[{i}].dataset", c.dataset) for i, c in enumerate(spec.cases) if c.dataset
+    ]
+    for key, ds in datasets:
+        if ds not in DATASETS:
+            known = ", ".join(DATASETS.names())
+            raise SuiteFileError(f"{f}: {key}: unknown dataset {ds!r}; known: {known}")
+    hints = typing.get_type_hints(config_cls)
+    for where, params in _param_tables(spec):
+        for k, v in params.items():
+            if k not in fields:
+                raise SuiteFileError(
+                    f"{f}: {where}.{k}: unknown parameter of algorithm {spec.algorithm!r} "
+                    f"(known: {', '.join(sorted(fields))})"
+                )
+            if not _matches(v, hints.get(k, Any)):
+                raise SuiteFileError(
+                    f"{f}: {where}.{k}: expected {_hint_name(hints[k])}, got {type(v).__name__}"
+                )
+    for i, case in enumerate(spec.cases):
+        for profile in PROFILES:
+            try:
+                config_cls(**spec.resolve_params(case, profile))
+            except (TypeError, ValueError) as exc:
+                where = f"cases[{i}] ({case.id}, profile {profile})"
+                raise SuiteFileError(f"{f}: {where}: {exc}") from None
+    if spec.search:
+        for p in spec.search.params:
+            if p.name not in fields:
+                raise SuiteFileError(
+                    f"{f}: search.params.{p.name}: unknown parameter of algorithm "
+                    f"{spec.algorithm!r}"
+                )
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Does a TOML value fit a Config field's annotation? (ints are valid floats, bools are not)"""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _param_tables(spec: SuiteSpec):
+    yield "defaults", spec.defaults
+    for name, prof in spec.profiles.items():
+        yield f"profiles.{name}.params", prof.params
+    for i, case in enumerate(spec.cases):
+        yield f"cases[{i}].params", case.params
+        for pname, over in case.profiles.items():
+            yield f"cases[{i}].profiles.{pname}", over
+
+
+def resolve_suite_path(path_or_name: str | Path) -> Path:
+    p = Path(path_or_name)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise GensuiteError(f"suite file not found: {p}")
+        return p
+    candidate = SUITES_DIR / f"{path_or_name}.toml"
+    if candidate.is_file():
+        return candidate
+    raise GensuiteError(
+        f"unknown suite {str(path_or_name)!r}; known: {', '.join(list_suites()) or '(none)'} "
+        f"(in {SUITES_DIR})"
+    )
+
+
+def list_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))

@@ -1,0 +1,86 @@
+"""Few-shot data containers and a cheap, resumable N-way K-shot episode sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gensuite.api import DatasetInfo
+
+
+@dataclass(frozen=True)
+class FixedEpisode:
+    """One fixed evaluation episode (e.g. a Lake one-shot run); support is class-major."""
+
+    support: torch.Tensor  # (n_support, 1, H, W) float32
+    support_labels: torch.Tensor  # (n_support,) long
+    query: torch.Tensor  # (n_query, 1, H, W) float32
+    query_labels: torch.Tensor  # (n_query,) long
+
+
+@dataclass(frozen=True)
+class FewShotData:
+    """What a few-shot dataset builder returns; image tensors are (classes, examples, 1, H, W)."""
+
+    info: DatasetInfo
+    train: torch.Tensor
+    val: torch.Tensor | None = None
+    test: torch.Tensor | None = None
+    test_episodes: tuple[FixedEpisode, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("train", "val", "test"):
+            t = getattr(self, name)
+            if t is not None and t.dim() != 5:
+                raise ValueError(
+                    f"{name} must be (classes, examples, 1, H, W), got {tuple(t.shape)}"
+                )
+
+
+class EpisodeSampler:
+    """Samples ``way``-way ``shot``-shot episodes with ``query`` queries per class.
+
+    All randomness comes from ``generator``, so its state (``state_dict``) makes resuming exact.
+    One episode costs two small random draws and one gather from the pre-stacked tensor.
+    """
+
+    def __init__(
+        self, images: torch.Tensor, way: int, shot: int, query: int, generator: torch.Generator
+    ) -> None:
+        n_classes, n_examples = images.shape[:2]
+        if not 0 < way <= n_classes:
+            raise ValueError(f"way={way} needs 1..{n_classes} classes")
+        if shot < 1 or query < 0 or shot + query > n_examples:
+            raise ValueError(f"shot+query={shot + query} exceeds {n_examples} examples per class")
+        self.images = images
+        # index_select on a (C*K, ...) view is ~100x faster than fancy-indexing (C, K, ...).
+        self._flat = images.flatten(0, 1)
+        self.way, self.shot, self.query = way, shot, query
+        self.generator = generator
+        self._query_labels = torch.arange(way).repeat_interleave(query)
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(support (way*shot, ...), query (way*query, ...), query_labels (way*query,)).
+
+        Support is class-major (class 0's shots first): prototypes are
+        ``support.view(way, shot, -1).mean(1)``. Query is class-major too, labelled 0..way-1.
+        """
+        n_classes, n_examples = self.images.shape[:2]
+        classes = torch.randperm(n_classes, generator=self.generator)[: self.way]
+        # argsort of uniform noise = one independent permutation per class, without a loop.
+        noise = torch.rand(self.way, n_examples, generator=self.generator)
+        examples = noise.argsort(dim=1)[:, : self.shot + self.query]
+        rows = (classes[:, None] * n_examples + examples).flatten().to(self.images.device)
+        picked = self._flat.index_select(0, rows).view(self.way, -1, *self._flat.shape[1:])
+        rest = picked.shape[2:]
+        support = picked[:, : self.shot].reshape(self.way * self.shot, *rest)
+        query = picked[:, self.shot :].reshape(self.way * self.query, *rest)
+        return support, query, self._query_labels.to(self.images.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])

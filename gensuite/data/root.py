@@ -1,0 +1,79 @@
+"""Where datasets are looked for, in a fixed, documented order.
+
+Candidate roots, first match wins:
+
+1. the explicit root (CLI ``--data-root``);
+2. the environment variable ``GENSUITE_DATA_ROOT``;
+3. the user cache dir ``platformdirs.user_cache_path("gensuite") / "data"`` (where downloads go);
+4. system dataset folders (``/usr/share/datasets``, filled by Debian ``dataset-*`` packages);
+5. last fallback: ``shared/data`` beside the project checkout, if it exists (the offline copy
+   described in its MANIFEST.md).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+import gensuite
+from gensuite.errors import MissingDataError
+
+ENV_VAR = "GENSUITE_DATA_ROOT"
+SYSTEM_ROOTS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
+
+
+def download_root() -> Path:
+    """The user cache dir: online downloads go here, and it is searched third."""
+    return platformdirs.user_cache_path("gensuite") / "data"
+
+
+def shared_data_dir() -> Path | None:
+    """``shared/data`` beside the checkout (``<checkout>/../shared/data``), if it exists."""
+    path = Path(gensuite.__file__).resolve().parents[2] / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+class DataRoot:
+    """The ordered candidate roots; ``locate`` finds a dataset's files under them."""
+
+    def __init__(self, explicit: Path | str | None = None) -> None:
+        roots: list[Path] = []
+        if explicit is not None:
+            roots.append(Path(explicit).expanduser())
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            roots.append(Path(env).expanduser())
+        roots.append(download_root())
+        roots.extend(SYSTEM_ROOTS)
+        shared = shared_data_dir()
+        if shared is not None:
+            roots.append(shared)
+        # Snapshot at construction so one run searches one fixed list, which it can record.
+        self._candidates = list(dict.fromkeys(roots))
+
+    @property
+    def candidates(self) -> list[Path]:
+        """The roots in search order, without duplicates."""
+        return list(self._candidates)
+
+    def locate(self, dataset: str, *relpaths: str, how_to_get: str) -> Path:
+        """The first ``root / relpath`` that exists (roots outer loop, relpaths inner).
+
+        Raises MissingDataError with a one-line message naming what was looked for and where.
+        """
+        for root in self._candidates:
+            for rel in relpaths:
+                path = root / rel
+                if path.exists():
+                    return path
+        wanted = ", ".join(relpaths)
+        roots = ", ".join(str(r) for r in self._candidates)
+        hint = " ".join(how_to_get.split())  # keep the message on one line
+        raise MissingDataError(
+            f"dataset {dataset!r} not found: looked for {wanted} under {roots}; {hint}"
+        )
+
+    def __repr__(self) -> str:
+        return f"DataRoot({[str(r) for r in self._candidates]})"

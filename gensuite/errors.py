@@ -1,0 +1,29 @@
+"""Errors that the CLI turns into a one-line cause and a non-zero exit code."""
+
+
+class GensuiteError(Exception):
+    """Base class: the message is the whole, one-line cause shown to the user."""
+
+
+class SuiteFileError(GensuiteError):
+    """A suite file is malformed: the message names the file and the key."""
+
+
+class RegistryError(GensuiteError, KeyError):
+    """An unknown or duplicate plug-in / dataset name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDataError(GensuiteError, FileNotFoundError):
+    """A dataset is absent: what is missing, where it was looked for, how to get it."""
+
+
+class DivergedError(GensuiteError):
+    """Training produced a non-finite loss; carries the step at which it happened."""
+
+    def __init__(self, step: int, metrics: dict) -> None:
+        bad = ", ".join(f"{k}={v}" for k, v in metrics.items())
+        super().__init__(f"training diverged at step {step}: non-finite {bad}")
+        self.step = step

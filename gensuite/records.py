@@ -1,0 +1,64 @@
+"""Result records: one JSON per case per run under ``results/``, written once, never rewritten.
+
+A record holds everything a report needs (the suite's tables and citations, the case's reported
+number, the reproduced metrics and curves) and everything needed to trust it (resolved config,
+seed, profile, schedule, git commit, environment, data fingerprint). Layout::
+
+    results/<suite>/<profile>/<case>/seed<seed>_<UTC time>_<id>.json
+
+Schema (``schema: gensuite.result/1``): suite (snapshot), case {id, table, row, reported,
+reference_note}, algorithm, profile, seed, config, schedule, dataset {name, options,
+description, files, fingerprint, stands_in_for}, metrics {name: Estimate dict}, curves {train:
+[{step, ...}], val: [{step, ...}]}, status (finished | failed | diverged), error, train_key,
+timing {started, finished, wall_s}, provenance {...}, tracking {uri, experiment, run_id},
+artifacts [paths relative to the record's folder].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "gensuite.result/1"
+
+
+def record_path(results_dir: Path, suite: str, profile: str, case_id: str, seed: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"seed{seed}_{stamp}_{uuid.uuid4().hex[:8]}.json"
+    return Path(results_dir) / suite / profile / case_id / name
+
+
+def write_record(path: Path, record: dict[str, Any]) -> Path:
+    """Write atomically (temp file + hard link) and refuse to overwrite an existing record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"schema": SCHEMA, **record}, indent=2, sort_keys=True, allow_nan=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(body + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # fails with FileExistsError instead of replacing a record
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def iter_records(results_dir: Path, suite: str | None = None) -> Iterator[dict[str, Any]]:
+    """Yield every record (with ``_path`` added), in sorted path order so output is stable."""
+    base = Path(results_dir) / suite if suite else Path(results_dir)
+    for p in sorted(base.rglob("*.json")):
+        if p.name.startswith(".tmp-"):
+            continue
+        with p.open(encoding="utf-8") as fh:
+            rec = json.load(fh)
+        if rec.get("schema") != SCHEMA:
+            continue
+        rec["_path"] = str(p.relative_to(results_dir))
+        yield rec

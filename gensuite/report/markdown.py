@@ -1,0 +1,226 @@
+"""A SuiteView → markdown text. Only formatting here: every number comes from the records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gensuite.report import fmt
+from gensuite.report.aggregate import Record
+from gensuite.report.verdict import DEFAULT_TOLERANCE, SHORTENED, tolerance_for
+from gensuite.report.view import Row, SuiteView
+
+COLUMNS = ("Configuration", "Reported", "Reproduced (mean ± 95% CI)", "n", "Δ", "Verdict")
+
+
+def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt.cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _count(n: object, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _schedule(s: dict[str, Any]) -> str:
+    every = s.get("eval_every") or 0
+    evals = f"evaluation every {_count(every, 'step')}" if every else "evaluation at the end only"
+    return (f"{_count(s.get('steps'), 'step')}, {evals}, "
+            f"{_count(s.get('val_episodes'), 'validation episode')}")
+
+
+def _environment(p: dict[str, Any]) -> str:
+    parts = [
+        f"Python {p['python']}" if p.get("python") else "",
+        f"torch {p['torch']}" if p.get("torch") else "",
+        f"CUDA {p['cuda']}" if p.get("cuda") else "",
+        str(p.get("device_name") or ""),
+        _count(p["threads"], "thread") if p.get("threads") else "",
+        str(p.get("platform") or ""),
+    ]
+    return ", ".join(x for x in parts if x) or "not recorded"
+
+
+def _commits(recs: list[Record]) -> str:
+    dirty: dict[str, bool] = {}
+    for r in recs:
+        prov = r.get("provenance") or {}
+        c = str(prov.get("git_commit") or "unknown")[:7]
+        dirty[c] = dirty.get(c, False) or bool(prov.get("git_dirty"))
+    return ", ".join(f"`{c}`" + (" (dirty)" if d else "") for c, d in sorted(dirty.items()))
+
+
+def _datasets(recs: list[Record]) -> list[str]:
+    seen = set()
+    for r in recs:
+        d = r.get("dataset") or {}
+        seen.add((
+            str(d.get("name")), str(d.get("description") or ""),
+            str(d.get("fingerprint") or "none")[:12], str(d.get("stands_in_for") or ""),
+        ))
+    out = []
+    for name, desc, fp, stands in sorted(seen):
+        text = f"Dataset `{name}`: {desc or 'no description'}; fingerprint `{fp}`"
+        out.append(text + (f"; stands in for {stands}" if stands else ""))
+    return out
+
+
+def _wall(recs: list[Record]) -> str:
+    return fmt.duration(sum(float((r.get("timing") or {}).get("wall_s") or 0.0) for r in recs))
+
+
+def header(v: SuiteView) -> list[str]:
+    snap = v.snapshot
+    shas = sorted({str(r["suite"].get("sha256", ""))[:12] for r in v.records})
+    file_line = f"- Suite file: `{snap.get('file', v.name)}` (sha256 " + ", ".join(
+        f"`{s}`" for s in shas) + ")"
+    if len(shas) > 1:
+        file_line += f"; records come from {len(shas)} versions of it"
+    lines = [file_line, f"- Profiles: {', '.join(v.profiles)}"]
+    for p in v.profiles:
+        recs = v.shown(p)
+        scheds = sorted({_schedule(r.get("schedule") or {}) for r in recs})
+        seeds = ", ".join(str(s) for s in sorted({int(r["seed"]) for r in recs})) or "none"
+        notes = "".join(f"; {n}" for n in sorted({r.get("profile_note") or "" for r in recs}) if n)
+        lines.append(
+            f"- Schedule ({p}): {' / '.join(scheds) or 'no finished run'}; seeds {seeds}; "
+            f"{len(recs)} runs, wall time {_wall(recs)}{notes}"
+        )
+    shown = v.shown()
+    lines.append(f"- Git commit: {_commits(shown) or 'none'}")
+    envs = sorted({_environment(r.get("provenance") or {}) for r in shown})
+    lines += [f"- Environment: {e}" for e in envs]
+    lines += [f"- {d}" for d in _datasets(shown)]
+    lines.append(f"- Wall time of the runs shown: {_wall(shown)}")
+    blocks = [f"# {snap.get('title', v.name)}"]
+    if snap.get("description"):
+        blocks.append(snap["description"])
+    blocks.append("\n".join(lines))
+    if snap.get("notes"):
+        blocks += ["Notes:", "\n".join(f"- {n}" for n in snap["notes"])]
+    return blocks
+
+
+def _cells(row: Row, unit: str, ref: int | None) -> list[str]:
+    rep = row.reported
+    reported = f"{fmt.value(rep['value'], unit)} [{ref}]" if rep else row.reference_note
+    val = row.value
+    if val is None:
+        reproduced, n = ("failed" if row.verdict.label == "run failed" else "not run"), "—"
+    else:
+        reproduced = f"{fmt.value(val.mean, unit)} {fmt.ci(val.ci95, unit)}".strip()
+        n = f"n = {val.n} {val.over}".strip()
+    delta = "—" if row.verdict.delta is None else fmt.delta(row.verdict.delta, unit)
+    return [row.label, reported, reproduced, n, delta, row.verdict.text()]
+
+
+def _tolerance_line(v: SuiteView, rows: list[Row]) -> str | None:
+    judged = [r for r in rows if r.reported is not None]
+    if not judged:
+        return None
+    suite_tol = v.snapshot.get("tolerance")
+    base = fmt.tolerance(tolerance_for({}, suite_tol), v.unit)
+    where = "suite tolerance" if suite_tol is not None else (
+        f"default tolerance {DEFAULT_TOLERANCE}: the records do not carry the suite's")
+    text = f"Pass when |Δ| ≤ {base} ({where})"
+    own = [
+        f"{r.label} ≤ {fmt.tolerance(r.reported['tolerance'], v.unit)}"
+        for r in judged if r.reported.get("tolerance") is not None
+    ]
+    return text + ("; own tolerance: " + "; ".join(own) if own else "") + "."
+
+
+def table_section(v: SuiteView, profile: str, table_id: str, level: str) -> list[str]:
+    meta = v.snapshot.get("tables", {}).get(table_id, {})
+    blocks = [f"{level} {meta.get('title') or table_id}"]
+    if meta.get("source"):
+        blocks.append(f"Source: {meta['source']}")
+    if meta.get("note"):
+        blocks.append(meta["note"])
+    rows = v.rows(profile, table_id)
+    if not rows:
+        return blocks + ["No case of this table has been run."]
+    sources: list[str] = []
+    for r in rows:
+        if r.reported and r.reported["source"] not in sources:
+            sources.append(r.reported["source"])
+    body = [
+        _cells(r, v.unit, sources.index(r.reported["source"]) + 1 if r.reported else None)
+        for r in rows
+    ]
+    blocks.append(table(COLUMNS, body))
+    tol = _tolerance_line(v, rows)
+    if tol:
+        blocks.append(tol)
+    if sources:
+        blocks.append("References:\n\n" + "\n".join(
+            f"- [{i}] {s}" for i, s in enumerate(sources, 1)))
+    return blocks
+
+
+def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str) -> list[str]:
+    pairs, overall = v.claim(profile, check)
+    body = []
+    for left, lrow, right, rrow, holds in pairs:
+        vals = [
+            f"{fmt.value(r.value.mean, v.unit)} {fmt.ci(r.value.ci95, v.unit)}".strip()
+            if r and r.value else "not run" for r in (lrow, rrow)
+        ]
+        label = {True: "yes", False: "no", None: "not run"}[holds]
+        body.append([lrow.label if lrow else left, rrow.label if rrow else right, *vals, label])
+    suffix = SHORTENED if profile != "paper" and overall != "incomplete" else ""
+    return [
+        f"{level} Claim: {check['claim']}",
+        f"Source: {check['source']}",
+        table(("Left", "Right", "Left value", "Right value", "Holds?"), body),
+        f"Verdict: **{overall}**{suffix}. A pair holds when the left mean exceeds the right.",
+    ]
+
+
+def failures_section(v: SuiteView) -> list[str]:
+    if not v.failures:
+        return []
+    body = []
+    for f in v.failures:
+        r = f.record
+        status = str(r.get("status"))
+        if r.get("status") == "finished":  # finished, but without the suite's metric
+            status, error = "finished", f"no '{v.metric}' in metrics"
+        else:
+            error = fmt.one_line(r.get("error"))
+        if f.superseded:
+            status += " (a later run finished)"
+        label = r["case"].get("row", r["case"]["id"])
+        body.append([r["profile"], label, str(r["seed"]), status, error, f"`{r['_path']}`"])
+    cols = ("Profile", "Configuration", "Seed", "Status", "Error", "Record")
+    return ["## Failed runs", table(cols, body)]
+
+
+def figure_section(suite: str, profile: str, level: str) -> list[str]:
+    return [
+        f"{level} Learning curves",
+        f"![learning curves]({suite}/{profile}-curves.png)",
+        "Lowest seed of each case; train loss smoothed by a rolling mean.",
+    ]
+
+
+def render_markdown(v: SuiteView, figures: dict[str, bool]) -> str:
+    """The whole report; ``figures`` says which profiles got a learning-curve PNG."""
+    blocks = header(v)
+    multi = len(v.profiles) > 1
+    level = "###" if multi else "##"
+    for p in v.profiles:
+        if multi:
+            blocks.append(f"## Profile: {p}")
+        for t in v.table_order():
+            blocks += table_section(v, p, t, level)
+        for check in v.snapshot.get("checks", []):
+            blocks += claim_section(v, p, check, level)
+        if figures.get(p):
+            blocks += figure_section(v.name, p, level)
+    missing = v.never_run()
+    if missing:
+        blocks += ["## Not run", "No record in any profile, so their table is unknown: "
+                   + ", ".join(f"`{c}`" for c in missing) + "."]
+    blocks += failures_section(v)
+    return "\n\n".join(blocks) + "\n"

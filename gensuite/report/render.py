@@ -1,0 +1,83 @@
+"""results/ → reports/<suite>.md + reports/<suite>/<profile>-curves.png; results/ is only read."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from gensuite.errors import GensuiteError
+from gensuite.records import iter_records
+from gensuite.report.aggregate import Record
+from gensuite.report.markdown import render_markdown
+from gensuite.report.view import SuiteView
+
+DEFAULT_PROFILES = ("paper", "quick")  # smoke runs only check plumbing: not reported by default
+
+
+def load_suites(
+    results_dir: Path, suites: list[str] | None, profiles: tuple[str, ...]
+) -> dict[str, list[Record]]:
+    """Records of the wanted profiles grouped by suite name; unknown requested suites raise."""
+    found: dict[str, list[Record]] = defaultdict(list)
+    for base in suites or [None]:
+        for rec in iter_records(results_dir, base):
+            if rec.get("profile") in profiles:
+                found[rec["suite"]["name"]].append(rec)
+    missing = [s for s in suites or [] if s not in found]
+    if missing:  # a full scan, only on this error path, to name the suites that do have records
+        have = sorted({r["suite"]["name"] for r in iter_records(results_dir)
+                       if r.get("profile") in profiles})
+        have = ", ".join(have) or "none"
+        raise GensuiteError(
+            f"no {'/'.join(profiles)} records for suite(s) {', '.join(missing)} under "
+            f"{results_dir} (suites with records: {have})"
+        )
+    return {name: found[name] for name in sorted(found)}
+
+
+def _figures(view: SuiteView, out_dir: Path) -> dict[str, Path]:
+    from gensuite.report.figures import learning_curves  # matplotlib/seaborn: only when drawing
+
+    written = {}
+    for p in view.profiles:
+        runs, seen = [], set()
+        for rec in view.shown(p):  # sorted by case then seed: the first is the lowest seed
+            cid = rec["case"]["id"]
+            if cid not in seen:
+                seen.add(cid)
+                runs.append((view.case_order.index(cid), rec["case"].get("row", cid),
+                             rec.get("curves") or {}))
+        runs.sort(key=lambda x: x[0])
+        path = out_dir / f"{p}-curves.png"
+        title = f"{view.snapshot.get('title', view.name)} — profile {p}"
+        if learning_curves([(label, c) for _, label, c in runs], path, title):
+            written[p] = path
+    # drop figures of profiles that no longer have curves, so reports/ mirrors results/
+    for old in sorted(out_dir.glob("*-curves.png")):
+        if old not in written.values():
+            old.unlink()
+    return written
+
+
+def render_reports(
+    results_dir: Path,
+    reports_dir: Path,
+    suites: list[str] | None = None,
+    profiles: tuple[str, ...] = DEFAULT_PROFILES,
+) -> list[Path]:
+    """Render one markdown report (and its figures) per suite with records; return the files.
+
+    A pure function of ``results_dir``: the same records give the same bytes, and nothing is
+    written there. Pass ``profiles`` including "smoke" to report smoke runs too.
+    """
+    results_dir, reports_dir = Path(results_dir), Path(reports_dir)
+    profiles = tuple(profiles)
+    written: list[Path] = []
+    for name, records in load_suites(results_dir, suites, profiles).items():
+        view = SuiteView(records, profiles)
+        figures = _figures(view, reports_dir / name)
+        md = reports_dir / f"{name}.md"
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text(render_markdown(view, {p: True for p in figures}), encoding="utf-8")
+        written += [md, *figures.values()]
+    return written

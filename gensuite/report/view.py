@@ -1,0 +1,140 @@
+"""One suite's records arranged for reporting: chosen runs, rows, claims and failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gensuite.report.aggregate import (
+    Record,
+    Reproduced,
+    by_case,
+    has_metric,
+    latest_finished,
+    newest_key,
+    reproduce,
+    run_key,
+)
+from gensuite.report.verdict import Verdict, claim_verdict, pair_holds, row_verdict
+
+PROFILE_ORDER = ("paper", "quick", "smoke")
+
+
+def profile_rank(profile: str) -> tuple[int, str]:
+    return (PROFILE_ORDER.index(profile) if profile in PROFILE_ORDER else 99, profile)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    case_id: str
+    label: str
+    reported: dict[str, Any] | None
+    reference_note: str
+    value: Reproduced | None
+    verdict: Verdict
+    stands_in_for: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure:
+    record: Record
+    superseded: bool  # a later run of the same (profile, case, seed) finished
+
+
+class SuiteView:
+    """Everything the markdown needs, derived from one suite's records and nothing else."""
+
+    def __init__(self, records: list[Record], profiles: tuple[str, ...]) -> None:
+        self.records = sorted(records, key=newest_key)
+        # the newest record's snapshot describes the suite as it is now
+        self.snapshot: dict[str, Any] = self.records[-1]["suite"]
+        self.name: str = self.snapshot["name"]
+        self.metric: str = self.snapshot["metric"]
+        present = {r["profile"] for r in self.records}
+        # paper first, whatever order the caller listed them in
+        self.profiles = sorted(present & set(profiles), key=profile_rank)
+        self.chosen = latest_finished(self.records, self.metric)
+        self.groups = by_case(self.chosen)
+        self.cases: dict[str, dict[str, Any]] = {}
+        for rec in self.records:  # ascending age: the newest record's case wins
+            self.cases[rec["case"]["id"]] = rec["case"]
+        # ...unless the newest suite snapshot describes the case (it is the suite as it is now)
+        self.cases.update(self.snapshot.get("cases", {}))
+        order = list(self.snapshot.get("case_order", []))
+        self.case_order = order + sorted(set(self.cases) - set(order))
+        self.unit = next(
+            (r["metrics"][self.metric].get("unit", "") for _, r in sorted(self.chosen.items())), ""
+        )
+        self.failures = self._failures()
+
+    def _failures(self) -> list[Failure]:
+        out = []
+        for rec in self.records:
+            if rec.get("status") == "finished" and has_metric(rec, self.metric):
+                continue
+            best = self.chosen.get(run_key(rec))
+            later = best is not None and newest_key(best) > newest_key(rec)
+            out.append(Failure(record=rec, superseded=later))
+        rank = {c: i for i, c in enumerate(self.case_order)}
+        out.sort(key=lambda f: (
+            profile_rank(f.record["profile"]), rank[f.record["case"]["id"]],
+            int(f.record["seed"]), newest_key(f.record),
+        ))
+        return out
+
+    def table_order(self) -> list[str]:
+        """Tables in the snapshot's ``table_order``, else in the order their first case appears
+        in ``case_order`` (records store ``tables`` with sorted keys), then any others.
+        """
+        order: list[str] = list(self.snapshot.get("table_order", []))
+        for cid in self.case_order:
+            t = self.cases.get(cid, {}).get("table")
+            if t is not None and t not in order:
+                order.append(t)
+        return order + sorted(set(self.snapshot.get("tables", {})) - set(order))
+
+    def never_run(self) -> list[str]:
+        """Cases of the suite with no record at all: their table and row are unknown."""
+        return [c for c in self.case_order if c not in self.cases]
+
+    def shown(self, profile: str | None = None) -> list[Record]:
+        """The records behind the numbers (one per case and seed), optionally for one profile."""
+        return [r for k, r in sorted(self.chosen.items()) if profile in (None, k[0])]
+
+    def row(self, profile: str, case_id: str) -> Row:
+        case = self.cases[case_id]
+        recs = self.groups.get((profile, case_id), [])
+        value = reproduce(recs, self.metric) if recs else None
+        stands_in = next(
+            (r["dataset"]["stands_in_for"] for r in recs
+             if (r.get("dataset") or {}).get("stands_in_for")), None,
+        )
+        failed = any(
+            f.record["profile"] == profile and f.record["case"]["id"] == case_id
+            for f in self.failures
+        )
+        verdict = row_verdict(
+            case.get("reported"), None if value is None else value.mean, profile=profile,
+            suite_tolerance=self.snapshot.get("tolerance"), stands_in_for=stands_in,
+            failed=failed,
+        )
+        return Row(
+            case_id=case_id, label=case.get("row", case_id), reported=case.get("reported"),
+            reference_note=case.get("reference_note") or "no published reference",
+            value=value, verdict=verdict, stands_in_for=stands_in,
+        )
+
+    def rows(self, profile: str, table: str) -> list[Row]:
+        return [
+            self.row(profile, c) for c in self.case_order
+            if self.cases.get(c, {}).get("table") == table
+        ]
+
+    def claim(self, profile: str, check: dict[str, Any]) -> tuple[list[tuple], str]:
+        """(left row, right row, holds) per pair, and the claim's overall verdict."""
+        pairs = []
+        for left, right in check["pairs"]:
+            lrow, rrow = (self.row(profile, c) if c in self.cases else None for c in (left, right))
+            lv, rv = (r.value.mean if r and r.value else None for r in (lrow, rrow))
+            pairs.append((left, lrow, right, rrow, pair_holds(lv, rv)))
+        return pairs, claim_verdict([p[-1] for p in pairs])

@@ -1,0 +1,279 @@
+"""The benchmark runner: suite → per-case config → plug-in + loop → metrics → tracking + record."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gensuite.api import RunContext, eval_only_fields
+from gensuite.config import Case, SuiteSpec
+from gensuite.errors import DivergedError, GensuiteError
+from gensuite.records import record_path, write_record
+from gensuite.repro import PROJECT_ROOT, config_hash, provenance, seed_everything
+from gensuite.train.loop import Callback, LoopResult, run_loop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchOptions:
+    profile: str = "quick"
+    seeds: tuple[int, ...] | None = None  # None: the profile's seeds
+    cases: tuple[str, ...] = ()  # empty: all cases
+    data_root: Path | None = None
+    results_dir: Path = Path("results")
+    tracking_uri: str | None = None  # None: sqlite under results_dir
+    device: str = "auto"
+    threads: int | None = None
+    resume: bool = True  # reuse/resume checkpoints of the same configuration
+    progress: bool = False
+
+
+@dataclass
+class CaseOutcome:
+    case_id: str
+    seed: int
+    status: str  # finished | failed | diverged
+    record: Path | None
+    error: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedCase:
+    """Everything needed to build and train one case, resolved and validated."""
+
+    spec: SuiteSpec
+    case: Case
+    algo_cls: type
+    config: Any
+    data: Any
+    data_fingerprint: str
+    dataset_name: str
+    dataset_options: dict[str, Any]
+    ctx: RunContext
+    train_key: str
+
+    def build(self):
+        seed_everything(self.ctx.seed)
+        return self.algo_cls(self.config, self.data, self.ctx)
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GensuiteError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """Hash of gensuite's source: a checkpoint from other code is never silently reused."""
+    h = hashlib.sha256()
+    for p in sorted((PROJECT_ROOT / "gensuite").rglob("*.py")):
+        h.update(p.relative_to(PROJECT_ROOT).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class _DataCache:
+    """Builds each (dataset, options) once per bench invocation."""
+
+    def __init__(self, data_root: Path | None) -> None:
+        from gensuite.data.root import DataRoot
+
+        self.explicit = data_root
+        self.root = DataRoot(data_root)
+        self._cache: dict[str, tuple[Any, str]] = {}
+
+    def get(self, name: str, options: dict[str, Any]) -> tuple[Any, str]:
+        from gensuite.data.fingerprint import fingerprint
+        from gensuite.registry import get_dataset
+
+        key = config_hash({"name": name, "options": options})
+        if key not in self._cache:
+            try:
+                data = get_dataset(name)(self.root, **options)
+            except TypeError as exc:
+                raise GensuiteError(f"dataset {name!r}: bad dataset_options: {exc}") from None
+            self._cache[key] = (data, fingerprint(data.info.files))
+        return self._cache[key]
+
+
+def prepare_case(
+    spec: SuiteSpec, case: Case, *, profile: str, seed: int, device: str,
+    data: _DataCache, progress: bool = False, overrides: dict[str, Any] | None = None,
+) -> PreparedCase:
+    from gensuite.registry import get_algorithm
+
+    algo_cls = get_algorithm(spec.algorithm)
+    params = {**spec.resolve_params(case, profile), **(overrides or {})}
+    config = algo_cls.Config(**params)
+    ds_name, ds_options = spec.dataset_for(case)
+    dataset, fp = data.get(ds_name, ds_options)
+    schedule = spec.profiles[profile].schedule
+    ctx = RunContext(seed=seed, device=device, data_root=data.explicit, profile=profile,
+                     schedule=schedule, progress=progress)
+    eval_keys = eval_only_fields(algo_cls.Config)
+    train_params = {k: v for k, v in dataclasses.asdict(config).items() if k not in eval_keys}
+    train_key = config_hash({
+        "algorithm": spec.algorithm, "params": train_params, "dataset": ds_name,
+        "options": ds_options, "data": fp, "schedule": dataclasses.asdict(schedule),
+        "seed": seed, "device": device, "code": code_hash(),
+    })
+    return PreparedCase(
+        spec=spec, case=case, algo_cls=algo_cls, config=config, data=dataset,
+        data_fingerprint=fp, dataset_name=ds_name, dataset_options=ds_options, ctx=ctx,
+        train_key=train_key,
+    )
+
+
+def checkpoint_path(results_dir: Path, prepared: PreparedCase) -> Path:
+    return (Path(results_dir) / ".work" / prepared.spec.name / prepared.ctx.profile
+            / f"{prepared.spec.algorithm}-{prepared.train_key}.pt")
+
+
+def train(
+    prepared: PreparedCase, *, checkpoint: Path | None, callbacks: list[Callback] = (),
+) -> tuple[Any, LoopResult]:
+    algo = prepared.build()
+    result = run_loop(algo, prepared.ctx.schedule, fingerprint=prepared.train_key,
+                      checkpoint_path=checkpoint, callbacks=list(callbacks),
+                      progress=prepared.ctx.progress)
+    return algo, result
+
+
+def run_suite(
+    spec: SuiteSpec, opts: BenchOptions, *, echo: Callable[[str], None] = log.info,
+) -> list[CaseOutcome]:
+    """Run every (case, seed) of a suite at a profile; a failing case never stops the others."""
+    import torch
+
+    from gensuite.tracking import Tracker, default_tracking_uri
+
+    if opts.profile not in spec.profiles:
+        raise GensuiteError(f"suite {spec.name!r} has no profile {opts.profile!r}")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    device = resolve_device(opts.device)
+    cases = [spec.case(c) for c in opts.cases] if opts.cases else list(spec.cases)
+    seeds = opts.seeds or spec.profiles[opts.profile].seeds
+    results_dir = Path(opts.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(opts.tracking_uri or default_tracking_uri(results_dir),
+                      f"gensuite/{spec.name}", artifact_root=results_dir / "mlartifacts")
+    data = _DataCache(opts.data_root)
+    outcomes = []
+    for case in cases:
+        for seed in seeds:
+            echo(f"[{spec.name}/{opts.profile}] {case.id} seed {seed}: {case.row}")
+            outcome = run_case(spec, case, opts=opts, seed=seed, device=device, data=data,
+                               tracker=tracker)
+            shown = ", ".join(f"{k} {v['mean']:.2f}±{v['ci95']:.2f}{v['unit']}"
+                              for k, v in outcome.metrics.items())
+            echo(f"  → {outcome.status}: {shown or outcome.error}")
+            outcomes.append(outcome)
+    return outcomes
+
+
+def run_case(
+    spec: SuiteSpec, case: Case, *, opts: BenchOptions, seed: int, device: str,
+    data: _DataCache, tracker,
+) -> CaseOutcome:
+    """Train (or reuse a finished checkpoint), test, log to MLflow and write the record."""
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    prepared = prepare_case(spec, case, profile=opts.profile, seed=seed, device=device,
+                            data=data, progress=opts.progress)
+    ckpt = checkpoint_path(opts.results_dir, prepared)
+    if not opts.resume and ckpt.exists():
+        ckpt.unlink()
+    env = provenance(device)
+    record: dict[str, Any] = {
+        "suite": {**spec.snapshot(), "tolerance": spec.tolerance},
+        "case": {
+            "id": case.id, "table": case.table, "row": case.row,
+            "reported": dataclasses.asdict(case.reported) if case.reported else None,
+            "reference_note": case.reference_note,
+        },
+        "algorithm": spec.algorithm,
+        "profile": opts.profile,
+        "seed": seed,
+        "config": dataclasses.asdict(prepared.config),
+        "schedule": dataclasses.asdict(prepared.ctx.schedule),
+        "profile_note": spec.profiles[opts.profile].note,
+        "dataset": {
+            "name": prepared.dataset_name, "options": prepared.dataset_options,
+            "description": prepared.data.info.description,
+            "files": sorted(p.name for p in prepared.data.info.files),
+            "fingerprint": prepared.data_fingerprint,
+            "stands_in_for": prepared.data.info.stands_in_for,
+        },
+        "train_key": prepared.train_key,
+        "provenance": env,
+    }
+    tags = {"suite": spec.name, "case": case.id, "profile": opts.profile, "seed": seed,
+            "data_fingerprint": prepared.data_fingerprint, "train_key": prepared.train_key,
+            **{k: v for k, v in env.items() if k != "packages"},
+            "packages": env["packages"]}
+    status, error, metrics, loop = "finished", None, {}, LoopResult(steps=0)
+    run_id = None
+    try:
+        with tracker.run(f"{case.id}/seed{seed}", params={"config": record["config"],
+                         "schedule": record["schedule"], "dataset": record["dataset"]},
+                         tags=tags) as run_id:
+            tracker.log_dict(run_id, record, "resolved_config.json")
+            algo, loop = train(prepared, checkpoint=ckpt,
+                               callbacks=[tracker.callback(run_id)])
+            estimates = algo.test()
+            metrics = {k: e.to_dict() for k, e in estimates.items()}
+            tracker.log_metrics(run_id, {f"test/{k}": e.mean for k, e in estimates.items()},
+                                step=loop.steps)
+            tracker.set_tags(run_id, {"reused_checkpoint": loop.reused})
+            png = _curve_png(loop, ckpt.with_suffix(".curves.png"), f"{spec.name}: {case.row}")
+            if png is not None:
+                tracker.log_artifact(run_id, png)
+    except DivergedError as exc:
+        status, error = "diverged", str(exc)
+    except GensuiteError:
+        raise
+    except Exception as exc:  # a plug-in bug must not lose the other cases' results
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        log.exception("case %s failed", case.id)
+    finished = datetime.now(UTC)
+    record.update({
+        "metrics": metrics,
+        "curves": {"train": loop.train_curve, "val": loop.val_curve},
+        "status": status,
+        "error": error,
+        "trained_in_this_run": not loop.reused,
+        "timing": {
+            "started": started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "wall_s": round(time.perf_counter() - t0, 2),
+            "train_s": round(loop.train_seconds, 2),
+        },
+        "tracking": {"uri": tracker.uri, "experiment": tracker.experiment, "run_id": run_id},
+    })
+    path = write_record(record_path(opts.results_dir, spec.name, opts.profile, case.id, seed),
+                        record)
+    return CaseOutcome(case.id, seed, status, path, error or "", metrics)
+
+
+def _curve_png(loop: LoopResult, path: Path, title: str) -> Path | None:
+    """The run's learning curves, drawn by the same code as the report's figure."""
+    from gensuite.report.figures import learning_curves
+
+    curves = {"train": loop.train_curve, "val": loop.val_curve}
+    return path if learning_curves([(title, curves)], path, title) else None

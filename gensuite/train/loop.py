@@ -1,0 +1,156 @@
+"""One training loop for every plug-in: it owns iteration, evaluation cadence, checkpoints and
+resume; the plug-in owns its step; tracking, pruning and progress are callbacks.
+
+A checkpoint holds the plug-in's state, the step, the curves so far and a fingerprint of the
+configuration. Resuming with a different configuration raises instead of silently mixing runs
+(mimicry's rule). A finished checkpoint is reused: cases that differ only in evaluation settings
+share one trained model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gensuite.api import Algorithm, Schedule
+from gensuite.errors import DivergedError, GensuiteError
+
+
+class Callback:
+    """Hooks called by ``run_loop``; override what you need. Exceptions propagate (pruning)."""
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def on_end(self, result: LoopResult) -> None: ...
+
+
+@dataclass
+class LoopResult:
+    steps: int
+    resumed_from: int = 0
+    train_seconds: float = 0.0
+    train_curve: list[dict[str, float]] = field(default_factory=list)
+    val_curve: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def reused(self) -> bool:
+        """True when a finished checkpoint was loaded and no training step ran."""
+        return self.resumed_from >= self.steps
+
+
+class _CurveWindow:
+    """Averages train metrics over windows so a record holds ~200 points, not every step."""
+
+    def __init__(self, total_steps: int, points: int = 200) -> None:
+        self.every = max(1, total_steps // points)
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, step: int, metrics: dict[str, float]) -> dict[str, float] | None:
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+        if (step + 1) % self.every:
+            return None
+        point = {"step": step + 1, **{k: v / self.count for k, v in self.sums.items()}}
+        self.sums, self.count = {}, 0
+        return point
+
+
+def _check_finite(step: int, metrics: dict[str, float]) -> None:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        raise DivergedError(step, bad)
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    # write-then-rename: a run killed while saving leaves the previous checkpoint intact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def run_loop(
+    algo: Algorithm,
+    schedule: Schedule,
+    *,
+    fingerprint: str,
+    checkpoint_path: Path | None = None,
+    callbacks: list[Callback] = (),
+    progress: bool = False,
+) -> LoopResult:
+    """Train ``algo`` for ``schedule.steps`` steps, resuming from ``checkpoint_path`` if present."""
+    result = LoopResult(steps=schedule.steps)
+    start = 0
+    if checkpoint_path is not None and checkpoint_path.exists():
+        ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if ckpt["fingerprint"] != fingerprint:
+            raise GensuiteError(
+                f"checkpoint {checkpoint_path} was made with another configuration "
+                f"({ckpt['fingerprint']} != {fingerprint}); delete it or use --no-resume"
+            )
+        algo.load_state_dict(ckpt["algo"])
+        start = result.resumed_from = ckpt["step"]
+        result.train_curve, result.val_curve = ckpt["train_curve"], ckpt["val_curve"]
+        result.train_seconds = ckpt.get("train_seconds", 0.0)
+
+    def checkpoint(step: int) -> None:
+        if checkpoint_path is not None:
+            _save(checkpoint_path, {
+                "fingerprint": fingerprint, "step": step, "algo": algo.state_dict(),
+                "train_curve": result.train_curve, "val_curve": result.val_curve,
+                "train_seconds": result.train_seconds,
+            })
+
+    window = _CurveWindow(schedule.steps)
+    bar = None
+    if progress and start < schedule.steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=schedule.steps, initial=start, unit="step", leave=False,
+                   dynamic_ncols=True)
+    t0 = time.perf_counter()
+    try:
+        for step in range(start, schedule.steps):
+            metrics = algo.train_step(step)
+            _check_finite(step, metrics)
+            for cb in callbacks:
+                cb.on_step(step, metrics)
+            point = window.add(step, metrics)
+            if point is not None:
+                result.train_curve.append(point)
+            done = step + 1
+            if bar is not None:
+                bar.update(1)
+                if point is not None:
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in point.items() if k != "step"})
+            is_last = done == schedule.steps
+            if is_last or (schedule.eval_every and done % schedule.eval_every == 0):
+                val = algo.validate()
+                if val:
+                    _check_finite(step, val)
+                    result.val_curve.append({"step": done, **val})
+                    for cb in callbacks:
+                        cb.on_eval(done, val)
+            if schedule.checkpoint_every and done % schedule.checkpoint_every == 0 and not is_last:
+                result.train_seconds += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint(done)
+    finally:
+        if bar is not None:
+            bar.close()
+    if start < schedule.steps:
+        result.train_seconds += time.perf_counter() - t0
+        checkpoint(schedule.steps)
+    for cb in callbacks:
+        cb.on_end(result)
+    return result

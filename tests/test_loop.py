@@ -1,0 +1,99 @@
+"""The generic loop: cadence, checkpoint + resume, refusal of drift, divergence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gensuite.api import Estimate, Schedule
+from gensuite.errors import DivergedError, GensuiteError
+from gensuite.train.loop import Callback, run_loop
+
+
+class Counter:
+    """A toy plug-in (synthetic): its 'loss' is a deterministic function of its own state."""
+
+    def __init__(self, nan_at: int | None = None, crash_at: int | None = None) -> None:
+        self.w = torch.zeros(1)
+        self.nan_at, self.crash_at = nan_at, crash_at
+        self.steps_seen: list[int] = []
+
+    def train_step(self, step):
+        if step == self.crash_at:
+            raise KeyboardInterrupt("killed")
+        self.steps_seen.append(step)
+        self.w += 1
+        loss = math.nan if step == self.nan_at else 1.0 / float(self.w)
+        return {"loss": loss}
+
+    def validate(self):
+        return {"val_acc": float(self.w)}
+
+    def test(self):
+        return {"accuracy": Estimate(mean=float(self.w))}
+
+    def state_dict(self):
+        return {"w": self.w.clone()}
+
+    def load_state_dict(self, state):
+        self.w = state["w"].clone()
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.steps, self.evals, self.ended = [], [], False
+
+    def on_step(self, step, metrics):
+        self.steps.append(step)
+
+    def on_eval(self, step, metrics):
+        self.evals.append(step)
+
+    def on_end(self, result):
+        self.ended = True
+
+
+def test_cadence_and_curves():
+    algo, rec = Counter(), Recorder()
+    result = run_loop(algo, Schedule(steps=10, eval_every=4), fingerprint="f", callbacks=[rec])
+    assert rec.steps == list(range(10))
+    assert rec.evals == [4, 8, 10]  # every 4 steps, and always at the end
+    assert [p["step"] for p in result.val_curve] == [4, 8, 10]
+    assert result.train_curve[-1]["step"] == 10 and rec.ended
+
+
+def test_resume_after_kill_continues_where_it_stopped(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    sched = Schedule(steps=10, eval_every=2, checkpoint_every=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(Counter(crash_at=7), sched, fingerprint="f", checkpoint_path=ckpt)
+    resumed = Counter()
+    result = run_loop(resumed, sched, fingerprint="f", checkpoint_path=ckpt)
+    assert result.resumed_from == 6 and resumed.steps_seen == [6, 7, 8, 9]
+    fresh = Counter()
+    run_loop(fresh, sched, fingerprint="f")
+    assert float(resumed.w) == float(fresh.w) == 10
+    assert [p["step"] for p in result.val_curve] == [2, 4, 6, 8, 10]
+
+
+def test_finished_checkpoint_is_reused_without_training(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    run_loop(Counter(), Schedule(steps=5), fingerprint="f", checkpoint_path=ckpt)
+    again = Counter()
+    result = run_loop(again, Schedule(steps=5), fingerprint="f", checkpoint_path=ckpt)
+    assert result.reused and again.steps_seen == [] and float(again.w) == 5
+
+
+def test_resume_with_other_configuration_is_refused(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    run_loop(Counter(), Schedule(steps=3), fingerprint="one", checkpoint_path=ckpt)
+    with pytest.raises(GensuiteError, match="another configuration"):
+        run_loop(Counter(), Schedule(steps=3), fingerprint="two", checkpoint_path=ckpt)
+
+
+def test_non_finite_loss_raises_with_the_step():
+    with pytest.raises(DivergedError, match=r"diverged at step 3: non-finite loss=nan") as info:
+        run_loop(Counter(nan_at=3), Schedule(steps=10), fingerprint="f")
+    assert info.value.step == 3
