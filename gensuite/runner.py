@@ -206,6 +206,7 @@ def run_case(
             "id": case.id, "table": case.table, "row": case.row,
             "reported": dataclasses.asdict(case.reported) if case.reported else None,
             "reference_note": case.reference_note,
+            "metric": spec.metric_for(case),
         },
         "algorithm": spec.algorithm,
         "profile": opts.profile,
@@ -228,7 +229,8 @@ def run_case(
             **{k: v for k, v in env.items() if k != "packages"},
             "packages": env["packages"]}
     status, error, metrics, loop = "finished", None, {}, LoopResult(steps=0)
-    run_id = None
+    run_id, artifacts = None, []
+    path = record_path(opts.results_dir, spec.name, opts.profile, case.id, seed)
     try:
         with tracker.run(f"{case.id}/seed{seed}", params={"config": record["config"],
                          "schedule": record["schedule"], "dataset": record["dataset"]},
@@ -241,6 +243,7 @@ def run_case(
             tracker.log_metrics(run_id, {f"test/{k}": e.mean for k, e in estimates.items()},
                                 step=loop.steps)
             tracker.set_tags(run_id, {"reused_checkpoint": loop.reused})
+            artifacts = _write_artifacts(algo, path, tracker, run_id)
             png = _curve_png(loop, ckpt.with_suffix(".curves.png"), f"{spec.name}: {case.row}")
             if png is not None:
                 tracker.log_artifact(run_id, png)
@@ -265,10 +268,29 @@ def run_case(
             "train_s": round(loop.train_seconds, 2),
         },
         "tracking": {"uri": tracker.uri, "experiment": tracker.experiment, "run_id": run_id},
+        "artifacts": artifacts,
     })
-    path = write_record(record_path(opts.results_dir, spec.name, opts.profile, case.id, seed),
-                        record)
+    path = write_record(path, record)
     return CaseOutcome(case.id, seed, status, path, error or "", metrics)
+
+
+def artifact_dir(record: Path) -> Path:
+    """A record's figures live in a folder beside it named after it (without ``.json``)."""
+    return record.with_suffix("")
+
+
+def _write_artifacts(algo, record: Path, tracker, run_id: str) -> list[str]:
+    """Let the plug-in draw its figures (sample grids, loss curves...) beside the record; log
+    them to MLflow; return their paths relative to the record's folder."""
+    write = getattr(algo, "write_artifacts", None)
+    if write is None:
+        return []
+    out = artifact_dir(record)
+    out.mkdir(parents=True, exist_ok=True)
+    files = sorted({Path(f).resolve() for f in write(out)})
+    for f in files:
+        tracker.log_artifact(run_id, f)
+    return [f.relative_to(record.parent.resolve()).as_posix() for f in files]
 
 
 def _curve_png(loop: LoopResult, path: Path, title: str) -> Path | None:

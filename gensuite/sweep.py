@@ -10,8 +10,9 @@ Optuna's heartbeat and re-queued once by ``RetryFailedTrialCallback``.
 from __future__ import annotations
 
 import json
-import uuid
 import logging
+import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,9 +73,11 @@ def run_sweep(
     spec: SuiteSpec, bench: BenchOptions, sweep: SweepOptions,
     *, echo: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
-    """Run (or resume) the study until it holds ``trials`` finished (complete/pruned) trials."""
+    """Run (or resume) the study towards ``trials`` finished (complete/pruned) trials; this call
+    starts at most the missing number, so diverged (FAILED) trials leave a gap that a later
+    ``--resume`` fills."""
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback, fail_stale_trials
+    from optuna.storages import RDBStorage, fail_stale_trials
     from optuna.trial import TrialState
 
     from gensuite.tracking import Tracker, default_tracking_uri
@@ -86,10 +89,8 @@ def run_sweep(
     results_dir.mkdir(parents=True, exist_ok=True)
     storage_url = sweep.storage or default_storage(results_dir)
     study_name = sweep.study_name or f"{spec.name}-{bench.profile}"
-    storage = RDBStorage(
-        storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
-    )
+    storage = RDBStorage(storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                         **_stale_retry())
     sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     exists = study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
@@ -102,7 +103,9 @@ def run_sweep(
         study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
         direction=search.direction, load_if_exists=True,
     )
-    fail_stale_trials(study)  # trials of a killed worker, once their heartbeat is stale
+    with warnings.catch_warnings():  # an "experimental" notice, not a problem
+        warnings.simplefilter("ignore")
+        fail_stale_trials(study)  # trials of a killed worker, once their heartbeat is stale
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
 
     device = resolve_device(bench.device)
@@ -127,9 +130,10 @@ def run_sweep(
                 train(prepared, checkpoint=None,
                       callbacks=[tracker.callback(run_id), pruning])
             except DivergedError as exc:
-                # Non-finite loss: the trial fails with its step recorded; the sweep goes on.
+                # Non-finite loss: the trial is FAILED with its step recorded (catch= below
+                # lets the study go on; failed trials do not count towards --trials).
                 trial.set_user_attr("diverged_at_step", exc.step)
-                raise optuna.TrialPruned(str(exc)) from None
+                raise
         if pruning.last is None:
             raise GensuiteError("the plug-in returned no validation metrics to optimise")
         return pruning.last
@@ -142,12 +146,25 @@ def run_sweep(
             study.optimize(
                 objective, n_trials=sweep.trials - n_done,
                 callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=counted)],
-                catch=(RuntimeError,),
+                catch=(RuntimeError, DivergedError),
             )
         summary = _summary(study, spec, bench, storage_url, counted)
         tracker.log_dict(parent_id, summary, "sweep_summary.json")
     _write_summary(results_dir, spec.name, bench.profile, study_name, summary)
     return summary
+
+
+def _stale_retry() -> dict[str, Any]:
+    """Re-queue a killed worker's trial once. Optuna 4.9 renamed the hook and its callback;
+    use the new names where they exist so neither version warns or breaks."""
+    from optuna import storages
+
+    with warnings.catch_warnings():  # "experimental" notices, not problems
+        warnings.simplefilter("ignore")
+        if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+            return {"heartbeat_stale_trial_callback":
+                    storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+        return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
 
 
 def _search_dict(spec: SuiteSpec) -> dict[str, Any]:
@@ -181,7 +198,8 @@ def _write_summary(results_dir: Path, suite: str, profile: str, study: str,
                    summary: dict[str, Any]) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     # a uuid suffix: two sweeps of one study can end within the same second (a resumed one)
-    path = results_dir / suite / profile / "_sweeps" / f"{study}_{stamp}_{uuid.uuid4().hex[:8]}.json"
+    name = f"{study}_{stamp}_{uuid.uuid4().hex[:8]}.json"
+    path = results_dir / suite / profile / "_sweeps" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2, sort_keys=True)

@@ -69,7 +69,7 @@ def test_newest_finished_record_per_seed_wins():
         _rec(1, "2025-01-01T00:00:00Z", "d.json", mean=4.0),  # same time: path decides
         _rec(2, "2025-01-01T00:00:00Z", "f.json", status="diverged"),
     ]
-    chosen = latest_finished(recs, "accuracy")
+    chosen = latest_finished(recs, lambda r: "accuracy")
     assert sorted(chosen) == [("paper", "euclid", 0), ("paper", "euclid", 1)]
     assert chosen[("paper", "euclid", 0)]["_path"] == "b.json"
     assert chosen[("paper", "euclid", 1)]["_path"] == "e.json"

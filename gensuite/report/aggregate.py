@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +40,13 @@ def has_metric(rec: Record, metric: str) -> bool:
     return isinstance((rec.get("metrics") or {}).get(metric), dict)
 
 
-def latest_finished(records: Iterable[Record], metric: str) -> dict[Key, Record]:
-    """For each (profile, case, seed), the newest record that finished with the suite metric."""
+def latest_finished(
+    records: Iterable[Record], metric_of: Callable[[Record], str]
+) -> dict[Key, Record]:
+    """For each (profile, case, seed), the newest record that finished with its case's metric."""
     best: dict[Key, Record] = {}
     for rec in records:
-        if rec.get("status") != "finished" or not has_metric(rec, metric):
+        if rec.get("status") != "finished" or not has_metric(rec, metric_of(rec)):
             continue
         key = run_key(rec)
         if key not in best or newest_key(rec) > newest_key(best[key]):

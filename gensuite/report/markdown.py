@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from gensuite.report import fmt
 from gensuite.report.aggregate import Record
-from gensuite.report.verdict import DEFAULT_TOLERANCE, SHORTENED, tolerance_for
+from gensuite.report.verdict import DEFAULT_TOLERANCE, SHORTENED, bound_text, tolerance_for
 from gensuite.report.view import Row, SuiteView
 
 COLUMNS = ("Configuration", "Reported", "Reproduced (mean ± 95% CI)", "n", "Δ", "Verdict")
@@ -101,9 +102,19 @@ def header(v: SuiteView) -> list[str]:
     return blocks
 
 
-def _cells(row: Row, unit: str, ref: int | None) -> list[str]:
-    rep = row.reported
-    reported = f"{fmt.value(rep['value'], unit)} [{ref}]" if rep else row.reference_note
+def _reported_cell(rep: dict[str, Any] | None, unit: str, ref: int | None, note: str) -> str:
+    if not rep:
+        return note
+    parts = [fmt.value(rep["value"], unit)] if rep.get("value") is not None else []
+    bound = bound_text(rep)
+    if bound:
+        parts.append(f"(target {bound})" if parts else f"target {bound}")
+    return " ".join(parts) + f" [{ref}]"
+
+
+def _cells(row: Row, v: SuiteView, ref: int | None) -> list[str]:
+    unit = row.unit
+    reported = _reported_cell(row.reported, unit, ref, row.reference_note)
     val = row.value
     if val is None:
         reproduced, n = ("failed" if row.verdict.label == "run failed" else "not run"), "—"
@@ -111,20 +122,22 @@ def _cells(row: Row, unit: str, ref: int | None) -> list[str]:
         reproduced = f"{fmt.value(val.mean, unit)} {fmt.ci(val.ci95, unit)}".strip()
         n = f"n = {val.n} {val.over}".strip()
     delta = "—" if row.verdict.delta is None else fmt.delta(row.verdict.delta, unit)
-    return [row.label, reported, reproduced, n, delta, row.verdict.text()]
+    # a row that shows another metric than the suite's says which
+    label = row.label if row.metric in ("", v.metric) else f"{row.label} (`{row.metric}`)"
+    return [label, reported, reproduced, n, delta, row.verdict.text()]
 
 
 def _tolerance_line(v: SuiteView, rows: list[Row]) -> str | None:
-    judged = [r for r in rows if r.reported is not None]
+    judged = [r for r in rows if r.reported is not None and not bound_text(r.reported)]
     if not judged:
         return None
     suite_tol = v.snapshot.get("tolerance")
-    base = fmt.tolerance(tolerance_for({}, suite_tol), v.unit)
+    base = fmt.tolerance(tolerance_for({}, suite_tol), judged[0].unit)
     where = "suite tolerance" if suite_tol is not None else (
         f"default tolerance {DEFAULT_TOLERANCE}: the records do not carry the suite's")
     text = f"Pass when |Δ| ≤ {base} ({where})"
     own = [
-        f"{r.label} ≤ {fmt.tolerance(r.reported['tolerance'], v.unit)}"
+        f"{r.label} ≤ {fmt.tolerance(r.reported['tolerance'], r.unit)}"
         for r in judged if r.reported.get("tolerance") is not None
     ]
     return text + ("; own tolerance: " + "; ".join(own) if own else "") + "."
@@ -145,7 +158,7 @@ def table_section(v: SuiteView, profile: str, table_id: str, level: str) -> list
         if r.reported and r.reported["source"] not in sources:
             sources.append(r.reported["source"])
     body = [
-        _cells(r, v.unit, sources.index(r.reported["source"]) + 1 if r.reported else None)
+        _cells(r, v, sources.index(r.reported["source"]) + 1 if r.reported else None)
         for r in rows
     ]
     blocks.append(table(COLUMNS, body))
@@ -163,7 +176,7 @@ def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str)
     body = []
     for left, lrow, right, rrow, holds in pairs:
         vals = [
-            f"{fmt.value(r.value.mean, v.unit)} {fmt.ci(r.value.ci95, v.unit)}".strip()
+            f"{fmt.value(r.value.mean, r.unit)} {fmt.ci(r.value.ci95, r.unit)}".strip()
             if r and r.value else "not run" for r in (lrow, rrow)
         ]
         label = {True: "yes", False: "no", None: "not run"}[holds]
@@ -173,7 +186,8 @@ def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str)
         f"{level} Claim: {check['claim']}",
         f"Source: {check['source']}",
         table(("Left", "Right", "Left value", "Right value", "Holds?"), body),
-        f"Verdict: **{overall}**{suffix}. A pair holds when the left mean exceeds the right.",
+        f"Verdict: **{overall}**{suffix}. A pair holds when the left mean "
+        + ("is below" if check.get("kind") == "less" else "exceeds") + " the right.",
     ]
 
 
@@ -185,7 +199,7 @@ def failures_section(v: SuiteView) -> list[str]:
         r = f.record
         status = str(r.get("status"))
         if r.get("status") == "finished":  # finished, but without the suite's metric
-            status, error = "finished", f"no '{v.metric}' in metrics"
+            status, error = "finished", f"no '{v.record_metric(r)}' in metrics"
         else:
             error = fmt.one_line(r.get("error"))
         if f.superseded:
@@ -204,7 +218,26 @@ def figure_section(suite: str, profile: str, level: str) -> list[str]:
     ]
 
 
-def render_markdown(v: SuiteView, figures: dict[str, bool]) -> str:
+def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -> list[str]:
+    """The figures each case's run drew (sample grids, loss curves...), lowest seed per case,
+    linked where they lie in results/ (``results_rel``: results/ relative to reports/)."""
+    blocks: list[str] = []
+    for cid in v.case_order:
+        recs = v.groups.get((profile, cid), [])
+        if not recs:
+            continue
+        rec = recs[0]
+        pngs = [a for a in rec.get("artifacts") or [] if a.endswith(".png")]
+        if not pngs:
+            continue
+        folder = PurePosixPath(results_rel) / PurePosixPath(rec["_path"]).parent
+        label = rec["case"].get("row", cid)
+        images = "\n".join(f"![{PurePosixPath(a).stem}]({folder / a})" for a in pngs)
+        blocks += [f"{level}# {label} (seed {rec['seed']})", images]
+    return ([f"{level} Figures from the runs"] + blocks) if blocks else []
+
+
+def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "../results") -> str:
     """The whole report; ``figures`` says which profiles got a learning-curve PNG."""
     blocks = header(v)
     multi = len(v.profiles) > 1
@@ -218,6 +251,7 @@ def render_markdown(v: SuiteView, figures: dict[str, bool]) -> str:
             blocks += claim_section(v, p, check, level)
         if figures.get(p):
             blocks += figure_section(v.name, p, level)
+        blocks += artifact_section(v, p, level, results_rel)
     missing = v.never_run()
     if missing:
         blocks += ["## Not run", "No record in any profile, so their table is unknown: "

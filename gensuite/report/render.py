@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def render_reports(
         figures = _figures(view, reports_dir / name)
         md = reports_dir / f"{name}.md"
         md.parent.mkdir(parents=True, exist_ok=True)
-        md.write_text(render_markdown(view, {p: True for p in figures}), encoding="utf-8")
+        rel = Path(os.path.relpath(results_dir.resolve(), md.parent.resolve())).as_posix()
+        md.write_text(render_markdown(view, {p: True for p in figures}, rel), encoding="utf-8")
         written += [md, *figures.values()]
     return written

@@ -54,17 +54,35 @@ def row_verdict(
     reason = incomparable_reason(reported, stands_in_for)
     if reason is not None:
         return Verdict(label="not comparable", reason=reason)
-    delta = value - float(reported["value"])
+    ref = reported.get("value")
+    delta = None if ref is None else value - float(ref)
+    suffix = "" if profile == "paper" else SHORTENED
+    bound = bound_text(reported)
+    if bound:  # the report's own target decides, not the distance to its number
+        lo, hi = reported.get("at_least"), reported.get("at_most")
+        ok = (lo is None or value >= float(lo)) and (hi is None or value <= float(hi))
+        return Verdict(label=("pass" if ok else "fail") + suffix, reason=f"target {bound}",
+                       delta=delta)
     ok = abs(delta) <= tolerance_for(reported, suite_tolerance)
-    label = ("pass" if ok else "fail") + ("" if profile == "paper" else SHORTENED)
-    return Verdict(label=label, delta=delta)
+    return Verdict(label=("pass" if ok else "fail") + suffix, delta=delta)
 
 
-def pair_holds(left: float | None, right: float | None) -> bool | None:
-    """Whether left beats right; None when a side has no reproduced value."""
+def bound_text(reported: dict[str, Any]) -> str:
+    """"≥ -102" / "≤ 40" / "≥ 1 and ≤ 2" for a reported bound, "" when there is none."""
+    parts = []
+    if reported.get("at_least") is not None:
+        parts.append(f"≥ {float(reported['at_least']):g}")
+    if reported.get("at_most") is not None:
+        parts.append(f"≤ {float(reported['at_most']):g}")
+    return " and ".join(parts)
+
+
+def pair_holds(left: float | None, right: float | None, kind: str = "greater") -> bool | None:
+    """Whether left beats right (greater: left > right; less: left < right, as for FID);
+    None when a side has no reproduced value."""
     if left is None or right is None:
         return None
-    return left > right
+    return left > right if kind == "greater" else left < right
 
 
 def claim_verdict(holds: list[bool | None]) -> str:

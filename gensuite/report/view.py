@@ -33,6 +33,8 @@ class Row:
     value: Reproduced | None
     verdict: Verdict
     stands_in_for: str | None
+    metric: str = ""
+    unit: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,8 +55,6 @@ class SuiteView:
         present = {r["profile"] for r in self.records}
         # paper first, whatever order the caller listed them in
         self.profiles = sorted(present & set(profiles), key=profile_rank)
-        self.chosen = latest_finished(self.records, self.metric)
-        self.groups = by_case(self.chosen)
         self.cases: dict[str, dict[str, Any]] = {}
         for rec in self.records:  # ascending age: the newest record's case wins
             self.cases[rec["case"]["id"]] = rec["case"]
@@ -62,15 +62,26 @@ class SuiteView:
         self.cases.update(self.snapshot.get("cases", {}))
         order = list(self.snapshot.get("case_order", []))
         self.case_order = order + sorted(set(self.cases) - set(order))
-        self.unit = next(
-            (r["metrics"][self.metric].get("unit", "") for _, r in sorted(self.chosen.items())), ""
-        )
+        self.chosen = latest_finished(self.records, self.record_metric)
+        self.groups = by_case(self.chosen)
         self.failures = self._failures()
+
+    def metric_of(self, case_id: str) -> str:
+        """The test() key a case's row shows: its own metric, else the suite's."""
+        return self.cases.get(case_id, {}).get("metric") or self.metric
+
+    def record_metric(self, rec: Record) -> str:
+        return self.metric_of(rec["case"]["id"])
+
+    def unit_of(self, case_id: str) -> str:
+        metric = self.metric_of(case_id)
+        return next((r["metrics"][metric].get("unit", "")
+                     for (_, cid, _), r in sorted(self.chosen.items()) if cid == case_id), "")
 
     def _failures(self) -> list[Failure]:
         out = []
         for rec in self.records:
-            if rec.get("status") == "finished" and has_metric(rec, self.metric):
+            if rec.get("status") == "finished" and has_metric(rec, self.record_metric(rec)):
                 continue
             best = self.chosen.get(run_key(rec))
             later = best is not None and newest_key(best) > newest_key(rec)
@@ -104,7 +115,8 @@ class SuiteView:
     def row(self, profile: str, case_id: str) -> Row:
         case = self.cases[case_id]
         recs = self.groups.get((profile, case_id), [])
-        value = reproduce(recs, self.metric) if recs else None
+        metric = self.metric_of(case_id)
+        value = reproduce(recs, metric) if recs else None
         stands_in = next(
             (r["dataset"]["stands_in_for"] for r in recs
              if (r.get("dataset") or {}).get("stands_in_for")), None,
@@ -121,7 +133,8 @@ class SuiteView:
         return Row(
             case_id=case_id, label=case.get("row", case_id), reported=case.get("reported"),
             reference_note=case.get("reference_note") or "no published reference",
-            value=value, verdict=verdict, stands_in_for=stands_in,
+            value=value, verdict=verdict, stands_in_for=stands_in, metric=metric,
+            unit=value.unit if value is not None else self.unit_of(case_id),
         )
 
     def rows(self, profile: str, table: str) -> list[Row]:
@@ -136,5 +149,6 @@ class SuiteView:
         for left, right in check["pairs"]:
             lrow, rrow = (self.row(profile, c) if c in self.cases else None for c in (left, right))
             lv, rv = (r.value.mean if r and r.value else None for r in (lrow, rrow))
-            pairs.append((left, lrow, right, rrow, pair_holds(lv, rv)))
+            pairs.append((left, lrow, right, rrow,
+                          pair_holds(lv, rv, check.get("kind", "greater"))))
         return pairs, claim_verdict([p[-1] for p in pairs])
