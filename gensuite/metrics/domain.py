@@ -7,8 +7,9 @@ labelled with it ("IS (MNIST classifier)") and are never comparable to Inception
 - ``train_domain_classifier`` trains one (deterministic for a seed on CPU at a fixed thread
   count) and measures its test accuracy; ``load_or_train`` caches it in an explicit folder.
 - Cache entry: ``<dataset>-<arch>-s<seed>-<key>.pt`` (state_dict + metadata) and a ``.json``
-  sidecar with the sha256 of the ``.pt`` bytes. ``<key>`` hashes the training settings and the
-  data fingerprint, so a change to either trains a new classifier instead of reusing a stale
+  sidecar with the sha256 of the ``.pt`` bytes. ``<key>`` hashes the training settings, the
+  dataset builder's options (``dataset_options``, e.g. ``{"person": "all"}`` for LFW) and the
+  data fingerprint, so a change to any trains a new classifier instead of reusing a stale
   one. A checksum mismatch is rejected with a one-line ``ClassifierCacheError`` (never
   retrained silently: a corrupted or edited cache is something to look at).
 - ``register_domain_extractor`` registers it with torch-fidelity, which then computes IS from
@@ -181,8 +182,10 @@ def class_histogram(
 # --- training ------------------------------------------------------------------------------
 
 
-def _load_data(dataset: str, data_root: Path | str | None) -> ImageClassData:
-    data = get_dataset(dataset)(DataRoot(data_root))
+def _load_data(
+    dataset: str, data_root: Path | str | None, options: dict[str, Any] | None = None
+) -> ImageClassData:
+    data = get_dataset(dataset)(DataRoot(data_root), **(options or {}))
     if not isinstance(data, ImageClassData):
         raise GensuiteError(f"dataset {dataset!r} is not a labelled-image dataset (ImageClassData)")
     return data
@@ -220,16 +223,18 @@ def train_domain_classifier(
     device: str = "cpu",
     data_root: Path | str | None = None,
     data: ImageClassData | None = None,
+    dataset_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> DomainClassifier:
     """Train a classifier on ``dataset``'s training split and measure it on its test split.
 
     ``overrides`` set ``TrainSettings`` fields (``arch=``, ``seed=``, ``epochs=``, ...).
+    ``dataset_options`` are passed to the dataset builder (and recorded in ``meta``).
     ``data`` skips the dataset builder (e.g. a subset); ``dataset`` then only names it.
     The caller's torch RNG state is left as it was.
     """
     s = dataclasses.replace(settings or TrainSettings(), **overrides)
-    data = data if data is not None else _load_data(dataset, data_root)
+    data = data if data is not None else _load_data(dataset, data_root, dataset_options)
     channels, height, width = data.image_shape
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
@@ -254,6 +259,8 @@ def train_domain_classifier(
         "threads": torch.get_num_threads(),
         "torch": str(torch.__version__),  # TorchVersion would not pass weights_only loading
     }
+    if dataset_options:
+        meta["dataset_options"] = dict(dataset_options)
     clf = dataclasses.replace(clf, meta=meta)
     return dataclasses.replace(clf, sha256=hashlib.sha256(_serialize(clf)).hexdigest())
 
@@ -297,9 +304,18 @@ def _write_atomic(path: Path, blob: bytes) -> None:
     os.replace(tmp, path)  # readers never see half a file
 
 
-def cache_path(cache_dir: Path | str, dataset: str, settings: TrainSettings, data_fp: str) -> Path:
-    """``<dataset>-<arch>-s<seed>-<key>.pt``; the key covers the settings and the data."""
-    key = config_hash({"dataset": dataset, **dataclasses.asdict(settings), "data": data_fp})
+def cache_path(
+    cache_dir: Path | str,
+    dataset: str,
+    settings: TrainSettings,
+    data_fp: str,
+    dataset_options: dict[str, Any] | None = None,
+) -> Path:
+    """``<dataset>-<arch>-s<seed>-<key>.pt``; the key covers settings, builder options, data."""
+    spec = {"dataset": dataset, **dataclasses.asdict(settings), "data": data_fp}
+    if dataset_options:  # absent when empty: keys made before options existed stay valid
+        spec["dataset_options"] = dict(dataset_options)
+    key = config_hash(spec)
     return Path(cache_dir) / f"{dataset}-{settings.arch}-s{settings.seed}-{key}.pt"
 
 
@@ -344,24 +360,30 @@ def load_or_train(
     device: str = "cpu",
     data_root: Path | str | None = None,
     min_test_acc: float | None = None,
+    dataset_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> DomainClassifier:
-    """The cached classifier for (dataset, settings, data), trained and saved on a miss.
+    """The cached classifier for (dataset, options, settings, data), trained and saved on a miss.
 
     ``cache_dir`` is explicit (e.g. ``default_cache_dir()`` or a results work folder); nothing
-    else is written. ``overrides`` set other ``TrainSettings`` fields. ``min_test_acc`` rejects
-    a classifier below that test accuracy (e.g. 0.99 for MNIST).
+    else is written. ``overrides`` set other ``TrainSettings`` fields. ``dataset_options`` go to
+    the dataset builder (``{"person": "all", "size": 64}`` for a 7-identity LFW classifier).
+    ``min_test_acc`` rejects a classifier below that test accuracy (e.g. 0.99 for MNIST).
     """
     settings = TrainSettings(arch=arch, seed=seed, **overrides)
-    data = _load_data(dataset, data_root)
-    path = cache_path(cache_dir, dataset, settings, fingerprint(data.info.files))
+    options = dict(dataset_options or {})
+    # Called with two arguments when there are no options (its original signature).
+    data = _load_data(dataset, data_root, options) if options else _load_data(dataset, data_root)
+    path = cache_path(cache_dir, dataset, settings, fingerprint(data.info.files), options)
     if path.with_suffix(".json").exists():
         clf = load(path, device)
-        if clf.settings != settings or clf.dataset != dataset:
+        if (clf.settings != settings or clf.dataset != dataset
+                or clf.meta.get("dataset_options", {}) != options):
             raise ClassifierCacheError(f"cached classifier {path} was trained with other settings")
     else:
-        clf = save(train_domain_classifier(dataset, settings=settings, device=device, data=data),
-                   path)
+        clf = train_domain_classifier(dataset, settings=settings, device=device, data=data,
+                                      dataset_options=options)
+        clf = save(clf, path)
     if min_test_acc is not None and clf.test_acc < min_test_acc:
         raise GensuiteError(
             f"{clf.description} is below the required test accuracy {100 * min_test_acc:.1f}%"
