@@ -19,8 +19,8 @@ stochastic variant; ``../shared/data`` has no fixed files (its MANIFEST says so)
 Murray's set is itself one stochastic draw, so the two variants differ by the draw, not in kind.
 
 Images are uint8 (N, 1, 28, 28) with values 0 and 255 (black/white on ImageClassData's 0..255
-scale; divide by 255 for the {0, 1} values a Bernoulli likelihood scores). Binarizing MNIST takes
-about 0.5 s on 2 CPU cores; results are cached in-process by (seed, source files).
+scale; divide by 255 for the {0, 1} values a Bernoulli likelihood scores). A build takes about
+1 s on 2 CPU cores (reading MNIST, then binarizing); draws are cached in-process by (seed, files).
 """
 
 from __future__ import annotations
