@@ -221,19 +221,27 @@ def figure_section(suite: str, profile: str, level: str) -> list[str]:
 def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -> list[str]:
     """The figures each case's run drew (sample grids, loss curves...), lowest seed per case,
     linked where they lie in results/ (``results_rel``: results/ relative to reports/)."""
-    blocks: list[str] = []
+    # rows that share one trained model (same train key and seed) share its figures: draw them
+    # once, under every row they belong to
+    shown: dict[tuple[str, int], list[str]] = {}
+    first: dict[tuple[str, int], Record] = {}
     for cid in v.case_order:
         recs = v.groups.get((profile, cid), [])
-        if not recs:
+        if not recs or not any(a.endswith(".png") for a in recs[0].get("artifacts") or []):
             continue
         rec = recs[0]
-        pngs = [a for a in rec.get("artifacts") or [] if a.endswith(".png")]
-        if not pngs:
-            continue
+        key = (str(rec.get("train_key") or rec["_path"]), int(rec["seed"]))
+        shown.setdefault(key, []).append(rec["case"].get("row", cid))
+        first.setdefault(key, rec)
+    blocks: list[str] = []
+    for key, labels in shown.items():
+        rec = first[key]
         folder = PurePosixPath(results_rel) / PurePosixPath(rec["_path"]).parent
-        label = rec["case"].get("row", cid)
+        pngs = [a for a in rec["artifacts"] if a.endswith(".png")]
         images = "\n".join(f"![{PurePosixPath(a).stem}]({folder / a})" for a in pngs)
-        blocks += [f"{level}# {label} (seed {rec['seed']})", images]
+        title = labels[0] if len(labels) == 1 else f"{labels[0]} (one model for: " + "; ".join(
+            labels[1:]) + ")"
+        blocks += [f"{level}# {title}, seed {rec['seed']}", images]
     return ([f"{level} Figures from the runs"] + blocks) if blocks else []
 
 
