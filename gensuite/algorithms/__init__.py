@@ -1,3 +1,3 @@
 """Algorithm plug-ins; importing a module registers it with ``gensuite.registry``."""
 
-from gensuite.algorithms import protonet, vae  # noqa: F401
+from gensuite.algorithms import gan, protonet, vae  # noqa: F401
