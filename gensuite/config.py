@@ -57,6 +57,9 @@ class Case:
     # Which key of the plug-in's test() this row shows; None: the suite's metric. Cases that
     # differ only in metric (or eval-only parameters) share one trained model.
     metric: str | None = None
+    # profile → a shorter/longer schedule for this case only (e.g. a slow VGG-16 discriminator
+    # row at the quick profile); keys not given come from the profile's schedule
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +146,9 @@ class SuiteSpec:
 
     def metric_for(self, case: Case) -> str:
         return case.metric or self.metric
+
+    def schedule_for(self, case: Case, profile: str) -> Schedule:
+        return case.schedules.get(profile, self.profiles[profile].schedule)
 
     def dataset_for(self, case: Case) -> tuple[str, dict[str, Any]]:
         if case.dataset is None:
@@ -382,6 +388,18 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
                 raise case_profiles.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
             case_profiles.get(pname, dict)
         case_profiles.done()
+        schedules_r = c.sub("schedules")
+        schedules = {}
+        for pname in schedules_r.data:
+            if pname not in PROFILES:
+                raise schedules_r.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
+            if pname not in profiles:
+                raise schedules_r.error(pname, f"no [profiles.{pname}] in this suite")
+            base = dataclasses.asdict(profiles[pname].schedule)
+            sched_r = schedules_r.sub(pname)
+            schedules[pname] = _schedule(_Reader(path, {**base, **sched_r.data},
+                                                 sched_r.path))
+        schedules_r.done()
         cases.append(
             Case(
                 id=cid, table=table, row=c.get("row", str, required=True),
@@ -392,6 +410,7 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
                 reference_note=c.get("reference_note", str, "no published reference"),
                 profiles={k: dict(v) for k, v in case_profiles.data.items()},
                 metric=c.get("metric", str, None),
+                schedules=schedules,
             )
         )
         c.done()

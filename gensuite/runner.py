@@ -122,7 +122,7 @@ def prepare_case(
     config = algo_cls.Config(**params)
     ds_name, ds_options = spec.dataset_for(case)
     dataset, fp = data.get(ds_name, ds_options)
-    schedule = spec.profiles[profile].schedule
+    schedule = spec.schedule_for(case, profile)
     ctx = RunContext(seed=seed, device=device, data_root=data.explicit, profile=profile,
                      schedule=schedule, progress=progress)
     eval_keys = eval_only_fields(algo_cls.Config)

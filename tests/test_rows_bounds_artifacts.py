@@ -185,3 +185,17 @@ def test_diverging_sweep_trial_fails_and_the_sweep_goes_on(tmp_path, monkeypatch
     assert study.get_trials()[1].user_attrs["diverged_at_step"] == 1
     # the sweep goes on after the failed trial
     assert states.count("COMPLETE") + states.count("PRUNED") == 2
+
+
+def test_case_schedule_overrides_only_its_profile_and_keys(tmp_path):
+    text = MINIMAL_SUITE + EXTRA_CASES.replace(
+        'metric = "loss"\n', 'metric = "loss"\nschedules = { quick = { steps = 2 } }\n')
+    spec = load_suite(_suite(tmp_path, text))
+    case = spec.case("c1-loss")
+    quick = spec.schedule_for(case, "quick")
+    assert quick.steps == 2 and quick.eval_every == 2  # eval_every from [profiles.quick]
+    assert spec.schedule_for(case, "smoke") == spec.profiles["smoke"].schedule
+    assert spec.schedule_for(spec.case("c1"), "quick").steps == 4
+    bad = text.replace("{ steps = 2 }", "{ stepz = 2 }")
+    with pytest.raises(SuiteFileError, match=r"schedules\.quick\.stepz"):
+        load_suite(_suite(tmp_path, bad))
