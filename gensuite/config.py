@@ -63,6 +63,21 @@ class Case:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompareFigure:
+    """One of this suite's run figures next to another suite's (course report C-2/C-3: the VAE's
+    latent traversal beside the GAN's); drawn by the report when both runs are in results/."""
+
+    id: str
+    title: str
+    source: str
+    case: str
+    artifact: str  # file name among the case's run artifacts, e.g. "traversal.png"
+    other_suite: str
+    other_case: str
+    other_artifact: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Table:
     id: str
     title: str
@@ -127,6 +142,7 @@ class SuiteSpec:
     cases: tuple[Case, ...] = ()
     checks: tuple[Check, ...] = ()
     search: SearchSpace | None = None
+    compare_figures: tuple[CompareFigure, ...] = ()
 
     def case(self, case_id: str) -> Case:
         for c in self.cases:
@@ -169,6 +185,7 @@ class SuiteSpec:
             "checks": [
                 {**dataclasses.asdict(c), "pairs": [list(p) for p in c.pairs]} for c in self.checks
             ],
+            "compare_figures": [dataclasses.asdict(f) for f in self.compare_figures],
             "case_order": [c.id for c in self.cases],
             "table_order": list(self.tables),
             # every case's row label and reference, so a report can place cases not yet run
@@ -441,6 +458,17 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
         k.done()
     spec_kw["checks"] = tuple(checks)
     spec_kw["search"] = _search(top.sub("search"), seen_ids) if "search" in data else None
+    figures = []
+    for i, raw_fig in enumerate(top.get("compare_figures", list, [])):
+        f = top.item("compare_figures", i, raw_fig)
+        fig = CompareFigure(**{k: f.get(k, str, required=True) for k in (
+            "id", "title", "source", "case", "artifact", "other_suite", "other_case",
+            "other_artifact")})
+        if fig.case not in seen_ids:
+            raise f.error("case", f"no case {fig.case!r} in this suite")
+        f.done()
+        figures.append(fig)
+    spec_kw["compare_figures"] = tuple(figures)
     top.done()
 
     spec = SuiteSpec(**spec_kw)

@@ -199,3 +199,53 @@ def test_case_schedule_overrides_only_its_profile_and_keys(tmp_path):
     bad = text.replace("{ steps = 2 }", "{ stepz = 2 }")
     with pytest.raises(SuiteFileError, match=r"schedules\.quick\.stepz"):
         load_suite(_suite(tmp_path, bad))
+
+
+COMPARE = '''
+[[compare_figures]]
+id = "side"
+title = "Our samples beside another suite's"
+source = "a report"
+case = "c1"
+artifact = "samples.png"
+other_suite = "other"
+other_case = "o1"
+other_artifact = "samples.png"
+'''
+
+
+def test_compare_figure_drawn_when_both_runs_exist(tmp_path, monkeypatch):
+    _with_loss_and_figure(monkeypatch)
+    results, reports = tmp_path / "r", tmp_path / "reports"
+    runner = CliRunner()
+
+    def bench(text: str) -> None:
+        res = runner.invoke(main, ["bench", "--suite", str(_suite(tmp_path, text)), "--profile",
+                                   "smoke", "--results-dir", str(results), "--no-progress",
+                                   "--case", text.split('id = "')[1].split('"')[0]])
+        assert res.exit_code == 0, res.output
+
+    bench(MINIMAL_SUITE + COMPARE)
+
+    def report() -> str:
+        res = runner.invoke(main, ["report", "--results-dir", str(results), "--reports-dir",
+                                   str(reports), "--profile", "smoke", "--suite", "mini"])
+        assert res.exit_code == 0, res.output
+        return (reports / "mini.md").read_text()
+
+    md = report()
+    assert "Not drawn: no finished run with the figure for `other` case `o1`" in md
+    assert not (reports / "mini" / "smoke-side.png").exists()
+    # the other suite's run appears: the figure is drawn beside ours
+    other = MINIMAL_SUITE.replace('name = "mini"', 'name = "other"').replace(
+        'id = "c1"', 'id = "o1"').replace('case = "c1"', 'case = "o1"')
+    bench(other)
+    md = report()
+    assert "![side](mini/smoke-side.png)" in md and "Right: `other/smoke/o1/" in md
+    assert (reports / "mini" / "smoke-side.png").stat().st_size > 0
+
+
+def test_compare_figure_needs_a_known_case(tmp_path):
+    with pytest.raises(SuiteFileError, match=r"compare_figures\[0\]\.case"):
+        load_suite(_suite(tmp_path, MINIMAL_SUITE + COMPARE.replace('case = "c1"',
+                                                                     'case = "zz"')))

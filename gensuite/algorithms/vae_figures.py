@@ -93,16 +93,8 @@ def samples_per_epoch(grids: dict[int, torch.Tensor], path: Path, per_row: int,
 
 def combined_traversal(vae_png: Path, gan_png: Path, path: Path,
                        titles: tuple[str, str] = ("VAE", "GAN")) -> Path:
-    """Course report C-2/C-3: the VAE's and the GAN's latent traversals side by side.
+    """Course report C-2/C-3: the VAE's and the GAN's latent traversals side by side (the
+    report draws the same from results/ through a suite's ``[[compare_figures]]``)."""
+    from gensuite.report.figures import side_by_side
 
-    Takes two PNGs written by the plug-ins (e.g. this plug-in's ``traversal.png`` and a GAN
-    run's traversal figure from ``results/``) and writes one figure with both.
-    """
-    from PIL import Image
-
-    fig = _figure(12, 6)
-    for ax, png, title in zip(fig.subplots(1, 2), (vae_png, gan_png), titles):
-        with Image.open(png) as im:
-            ax.imshow(im.convert("RGB"))
-        ax.set(title=title, xticks=[], yticks=[])
-    return _save(fig, path)
+    return side_by_side([vae_png, gan_png], list(titles), path, "Latent traversals")

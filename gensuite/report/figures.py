@@ -61,3 +61,21 @@ def learning_curves(runs: list[tuple[str, dict[str, Any]]], path: Path, title: s
     # no "Software" text chunk and a fixed dpi: re-rendering gives the same bytes
     fig.savefig(path, dpi=DPI, metadata={"Software": None})
     return True
+
+
+def side_by_side(pngs: list[Path], titles: list[str], path: Path, title: str) -> Path:
+    """Figures of different runs next to each other, each under its own title."""
+    from PIL import Image
+
+    fig = Figure(figsize=(6 * len(pngs), 6.4), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(pngs), squeeze=False)[0]
+    for ax, png, sub in zip(axes, pngs, titles, strict=True):
+        with Image.open(png) as im:
+            ax.imshow(im.convert("RGB"))
+        ax.set_title(sub, fontsize=9)
+        ax.set(xticks=[], yticks=[])
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    return path

@@ -245,8 +245,20 @@ def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -
     return ([f"{level} Figures from the runs"] + blocks) if blocks else []
 
 
-def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "../results") -> str:
-    """The whole report; ``figures`` says which profiles got a learning-curve PNG."""
+def compare_section(v: SuiteView, profile: str, level: str,
+                    compares: dict[tuple, str]) -> list[str]:
+    blocks = []
+    for f in v.snapshot.get("compare_figures", []):
+        body = compares.get((profile, f["id"]))
+        if body is not None:
+            blocks += [f"{level} {f['title']}", f"Source: {f['source']}", body]
+    return blocks
+
+
+def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "../results",
+                    compares: dict[tuple, str] | None = None) -> str:
+    """The whole report; ``figures`` says which profiles got a learning-curve PNG;
+    ``compares`` holds the markdown of each (profile, compared figure)."""
     blocks = header(v)
     multi = len(v.profiles) > 1
     level = "###" if multi else "##"
@@ -259,6 +271,7 @@ def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "
             blocks += claim_section(v, p, check, level)
         if figures.get(p):
             blocks += figure_section(v.name, p, level)
+        blocks += compare_section(v, p, level, compares or {})
         blocks += artifact_section(v, p, level, results_rel)
     missing = v.never_run()
     if missing:

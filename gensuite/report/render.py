@@ -60,6 +60,66 @@ def _figures(view: SuiteView, out_dir: Path) -> dict[str, Path]:
     return written
 
 
+def _artifact(rec: Record, results_dir: Path, name: str) -> Path | None:
+    for a in rec.get("artifacts") or []:
+        if Path(a).name == name:
+            return results_dir / Path(rec["_path"]).parent / a
+    return None
+
+
+def _other_run(results_dir: Path, suite: str, case: str, artifact: str,
+               profile: str) -> Record | None:
+    """The other suite's newest finished run of ``case`` with the figure: the same profile if
+    there is one, else the longest schedule there is (paper, quick, smoke)."""
+    from gensuite.report.aggregate import newest_key
+    from gensuite.report.view import profile_rank
+
+    if not (results_dir / suite).is_dir():
+        return None
+    runs = [r for r in iter_records(results_dir, suite)
+            if r["case"]["id"] == case and r.get("status") == "finished"
+            and _artifact(r, results_dir, artifact) is not None]
+    if not runs:
+        return None
+    return max(runs, key=lambda r: (r["profile"] == profile, -profile_rank(r["profile"])[0],
+                                    newest_key(r)))
+
+
+def _compare_figures(view: SuiteView, results_dir: Path, out_dir: Path) -> dict[tuple, str]:
+    """(profile, figure id) → markdown for each compared figure: the image, or why not."""
+    from gensuite.report.figures import side_by_side
+
+    out: dict[tuple, str] = {}
+    for p in view.profiles:
+        for f in view.snapshot.get("compare_figures", []):
+            path = out_dir / f"{p}-{f['id']}.png"
+            own = view.groups.get((p, f["case"]), [])
+            own_png = _artifact(own[0], results_dir, f["artifact"]) if own else None
+            other = _other_run(results_dir, f["other_suite"], f["other_case"],
+                               f["other_artifact"], p)
+            if own_png is None or other is None:
+                missing = [] if own_png else [f"`{f['case']}` ({p})"]
+                missing += [] if other else [f"`{f['other_suite']}` case `{f['other_case']}`"]
+                out[(p, f["id"])] = ("Not drawn: no finished run with the figure for "
+                                     + " and ".join(missing) + " in results/.")
+                path.unlink(missing_ok=True)
+                continue
+            own_rec = own[0]
+            titles = [
+                f"{view.name}: {own_rec['case'].get('row', f['case'])} ({p}, seed "
+                f"{own_rec['seed']})",
+                f"{f['other_suite']}: {other['case'].get('row', f['other_case'])} "
+                f"({other['profile']}, seed {other['seed']})",
+            ]
+            side_by_side([own_png, _artifact(other, results_dir, f["other_artifact"])],
+                         titles, path, f["title"])
+            out[(p, f["id"])] = f"![{f['id']}]({view.name}/{path.name})\n\n" + (
+                f"Right: `{other['_path']}`" + (
+                    f" — another profile ({other['profile']}) than the left"
+                    if other["profile"] != p else ""))
+    return out
+
+
 def render_reports(
     results_dir: Path,
     reports_dir: Path,
@@ -77,9 +137,13 @@ def render_reports(
     for name, records in load_suites(results_dir, suites, profiles).items():
         view = SuiteView(records, profiles)
         figures = _figures(view, reports_dir / name)
+        compares = _compare_figures(view, results_dir, reports_dir / name)
         md = reports_dir / f"{name}.md"
         md.parent.mkdir(parents=True, exist_ok=True)
         rel = Path(os.path.relpath(results_dir.resolve(), md.parent.resolve())).as_posix()
-        md.write_text(render_markdown(view, {p: True for p in figures}, rel), encoding="utf-8")
+        md.write_text(render_markdown(view, {p: True for p in figures}, rel, compares),
+                      encoding="utf-8")
         written += [md, *figures.values()]
+        written += [f for f in sorted((reports_dir / name).glob("*.png"))
+                    if f not in figures.values()]
     return written
