@@ -205,6 +205,25 @@ def test_lfw_face_classifier_through_load_or_train(tmp_path):
                                                                           opts)
 
 
+def test_face_classifier_trains_longer_by_default(tmp_path, monkeypatch):
+    """Faces get DEFAULT_EPOCHS (2 epochs leave the LFW classifier near a constant guess);
+    digits keep TrainSettings' default; an explicit epochs always wins."""
+    seen = []
+
+    def fake_train(dataset, *, settings, **kw):
+        seen.append((dataset, settings.epochs))
+        raise RuntimeError("stop")  # only the settings matter here
+
+    monkeypatch.setattr(domain, "train_domain_classifier", fake_train)
+    for dataset, kw in (("lfw-faces", {"dataset_options": {"person": "all", "size": 32}}),
+                        ("mnist", {}), ("lfw-faces", {"epochs": 3})):
+        with pytest.raises(RuntimeError, match="stop"):
+            domain.load_or_train(dataset, "cnn", 0, cache_dir=tmp_path, data_root=DATA, **kw)
+    assert seen == [("lfw-faces", domain.DEFAULT_EPOCHS["lfw-faces"]),
+                    ("mnist", domain.TrainSettings.epochs), ("lfw-faces", 3)]
+    assert domain.DEFAULT_EPOCHS["lfw-faces"] >= 20 > domain.TrainSettings.epochs
+
+
 # --- CelebA ---------------------------------------------------------------------------------
 
 

@@ -104,7 +104,7 @@ class GANConfig:
     eval_samples: int = 1000  # generated and real images per IS/FID evaluation (report B-3)
     fid_reference: str = "test"  # the real split FID/KID compare with: test | train
     classifier: str = "auto"  # domain classifier's dataset (auto: the training data's)
-    classifier_epochs: int = 2
+    classifier_epochs: int = 0  # 0: the metrics library's default for the dataset
     classifier_train_limit: int = 0  # smoke runs: train the classifier on N images only
     # --- final evaluation (test(), figures): eval-only, cases differing here share a model
     target_class: int = _eval(0)  # the class a conditional model is asked for (A-Q1c: 4)
@@ -410,8 +410,9 @@ class GAN:
             options = dict(_CLASSIFIER_OPTIONS.get(name, {}))
             if name in _SIZED:
                 options["size"] = self.size
-            kwargs: dict[str, Any] = {"epochs": c.classifier_epochs,
-                                      "train_limit": c.classifier_train_limit}
+            kwargs: dict[str, Any] = {"train_limit": c.classifier_train_limit}
+            if c.classifier_epochs:
+                kwargs["epochs"] = c.classifier_epochs
             if options:
                 kwargs["dataset_options"] = options
             self._clf = load_or_train(name, "cnn", 0, cache_dir=default_cache_dir(),

@@ -447,8 +447,9 @@ class VAE:
         kw: dict[str, Any] = {}
         if options is not None:
             kw["dataset_options"] = {**options, "size": self.image_shape[-1]}
-        if self.config.domain_train_limit:
+        if self.config.domain_train_limit:  # smoke runs: a token classifier, in seconds
             kw["train_limit"] = self.config.domain_train_limit
+            kw["epochs"] = 1
         clf = load_or_train(dataset, "cnn", 0, cache_dir=default_cache_dir(),
                             device=self.ctx.device, data_root=self.ctx.data_root, **kw)
         spec = register_domain_extractor(clf)
