@@ -126,7 +126,7 @@ class GANConfig:
                 raise ValueError(
                     f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         positive = {"d_layers", "g_layers", "d_width", "g_width", "z_dim", "batch_size",
-                    "n_critic", "eval_samples", "classifier_epochs", "test_samples",
+                    "n_critic", "eval_samples", "test_samples",
                     "class_samples", "hist_samples", "kid_subsets"}
         for f in fields(self):
             v = getattr(self, f.name)
