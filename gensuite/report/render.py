@@ -105,11 +105,11 @@ def _compare_figures(view: SuiteView, results_dir: Path, out_dir: Path) -> dict[
                 path.unlink(missing_ok=True)
                 continue
             own_rec = own[0]
+            # case ids, not row labels: a label is often too long for half a figure
             titles = [
-                f"{view.name}: {own_rec['case'].get('row', f['case'])} ({p}, seed "
-                f"{own_rec['seed']})",
-                f"{f['other_suite']}: {other['case'].get('row', f['other_case'])} "
-                f"({other['profile']}, seed {other['seed']})",
+                f"{view.name} / {f['case']} ({p}, seed {own_rec['seed']})",
+                f"{f['other_suite']} / {f['other_case']} ({other['profile']}, seed "
+                f"{other['seed']})",
             ]
             side_by_side([own_png, _artifact(other, results_dir, f["other_artifact"])],
                          titles, path, f["title"])
