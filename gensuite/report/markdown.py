@@ -128,7 +128,8 @@ def _cells(row: Row, v: SuiteView, ref: int | None) -> list[str]:
 
 
 def _tolerance_line(v: SuiteView, rows: list[Row]) -> str | None:
-    judged = [r for r in rows if r.reported is not None and not bound_text(r.reported)]
+    judged = [r for r in rows if r.reported is not None and not bound_text(r.reported)
+              and r.verdict.label != "not comparable"]
     if not judged:
         return None
     suite_tol = v.snapshot.get("tolerance")
