@@ -15,6 +15,20 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture
+def empty_roots(tmp_path, monkeypatch) -> Path:
+    """Every candidate data root redirected into tmp_path; returns the (empty) explicit root."""
+    from gensuite.data import root as root_mod
+
+    for name in ("env", "cache", "system", "shared", "explicit"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("GENSUITE_DATA_ROOT", str(tmp_path / "env"))
+    monkeypatch.setattr(root_mod, "download_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(root_mod, "SYSTEM_ROOTS", (tmp_path / "system",))
+    monkeypatch.setattr(root_mod, "shared_data_dir", lambda: tmp_path / "shared")
+    return tmp_path / "explicit"
+
+
+@pytest.fixture
 def data_root() -> Path:
     root = Path(os.environ["GENSUITE_DATA_ROOT"])
     if not (root / "omniglot").is_dir():

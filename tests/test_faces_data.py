@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from gensuite.data import imagefiles
-from gensuite.data import root as root_mod
 from gensuite.data.celeba import build_celeba
 from gensuite.data.fingerprint import fingerprint
 from gensuite.data.lfw import build_lfw_faces
@@ -32,17 +31,6 @@ DATA = Path(os.environ["GENSUITE_DATA_ROOT"])  # conftest.py: ../shared/data unl
 LFW_ZIP = DATA / "lfw" / "lfw_deepfunneled_min70faces.zip"
 CELEBA = DATA / "celeba"
 
-
-@pytest.fixture
-def empty_roots(tmp_path, monkeypatch) -> Path:
-    """Every candidate root redirected into tmp_path; returns the (empty) explicit root."""
-    for name in ("env", "cache", "system", "shared", "explicit"):
-        (tmp_path / name).mkdir()
-    monkeypatch.setenv("GENSUITE_DATA_ROOT", str(tmp_path / "env"))
-    monkeypatch.setattr(root_mod, "download_root", lambda: tmp_path / "cache")
-    monkeypatch.setattr(root_mod, "SYSTEM_ROOTS", (tmp_path / "system",))
-    monkeypatch.setattr(root_mod, "shared_data_dir", lambda: tmp_path / "shared")
-    return tmp_path / "explicit"
 
 
 def reference(path_or_bytes, crop_box, size, mode="RGB") -> torch.Tensor:

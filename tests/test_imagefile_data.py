@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 
 from gensuite.data import cifar10_jpeg, imagefiles, mnist_m, svhn
-from gensuite.data import root as root_mod
 from gensuite.data.cifar10_jpeg import build_cifar10_jpeg
 from gensuite.data.fingerprint import fingerprint
 from gensuite.data.mnist import build_mnist
@@ -30,17 +29,6 @@ from gensuite.registry import get_dataset
 DATA = Path(os.environ["GENSUITE_DATA_ROOT"])  # conftest.py: ../shared/data unless set
 CIFAR_ZIP = DATA / "cifar10-jpeg" / "cifar10-jpeg-q75.zip"
 
-
-@pytest.fixture
-def empty_roots(tmp_path, monkeypatch) -> Path:
-    """Every candidate root redirected into tmp_path; returns the (empty) explicit root."""
-    for name in ("env", "cache", "system", "shared", "explicit"):
-        (tmp_path / name).mkdir()
-    monkeypatch.setenv("GENSUITE_DATA_ROOT", str(tmp_path / "env"))
-    monkeypatch.setattr(root_mod, "download_root", lambda: tmp_path / "cache")
-    monkeypatch.setattr(root_mod, "SYSTEM_ROOTS", (tmp_path / "system",))
-    monkeypatch.setattr(root_mod, "shared_data_dir", lambda: tmp_path / "shared")
-    return tmp_path / "explicit"
 
 
 def encode(array: np.ndarray, fmt: str) -> bytes:
