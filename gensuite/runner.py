@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -175,11 +176,12 @@ def run_suite(
                       f"gensuite/{spec.name}", artifact_root=results_dir / "mlartifacts")
     data = _DataCache(opts.data_root)
     outcomes = []
+    drawn: dict[str, list[Path]] = {}  # figures already drawn in this invocation, by model
     for case in cases:
         for seed in seeds:
             echo(f"[{spec.name}/{opts.profile}] {case.id} seed {seed}: {case.row}")
             outcome = run_case(spec, case, opts=opts, seed=seed, device=device, data=data,
-                               tracker=tracker)
+                               tracker=tracker, drawn=drawn)
             shown = ", ".join(f"{k} {v['mean']:.2f}±{v['ci95']:.2f}{v['unit']}"
                               for k, v in outcome.metrics.items())
             echo(f"  → {outcome.status}: {shown or outcome.error}")
@@ -189,7 +191,7 @@ def run_suite(
 
 def run_case(
     spec: SuiteSpec, case: Case, *, opts: BenchOptions, seed: int, device: str,
-    data: _DataCache, tracker,
+    data: _DataCache, tracker, drawn: dict[str, list[Path]] | None = None,
 ) -> CaseOutcome:
     """Train (or reuse a finished checkpoint), test, log to MLflow and write the record."""
     started = datetime.now(UTC)
@@ -243,7 +245,8 @@ def run_case(
             tracker.log_metrics(run_id, {f"test/{k}": e.mean for k, e in estimates.items()},
                                 step=loop.steps)
             tracker.set_tags(run_id, {"reused_checkpoint": loop.reused})
-            artifacts = _write_artifacts(algo, path, tracker, run_id)
+            artifacts = _write_artifacts(algo, path, tracker, run_id, prepared,
+                                         {} if drawn is None else drawn)
             png = _curve_png(loop, ckpt.with_suffix(".curves.png"), f"{spec.name}: {case.row}")
             if png is not None:
                 tracker.log_artifact(run_id, png)
@@ -279,18 +282,30 @@ def artifact_dir(record: Path) -> Path:
     return record.with_suffix("")
 
 
-def _write_artifacts(algo, record: Path, tracker, run_id: str) -> list[str]:
-    """Let the plug-in draw its figures (sample grids, loss curves...) beside the record; log
+def figure_key(train_key: str, config: dict[str, Any], seed: int) -> str:
+    """Rows with the same trained model *and* the same evaluation settings draw the same
+    figures (a cGAN asked for 4s and for 9s do not)."""
+    return config_hash({"train": train_key, "config": config, "seed": seed})
+
+
+def _write_artifacts(algo, record: Path, tracker, run_id: str, prepared: PreparedCase,
+                     drawn: dict[str, list[Path]]) -> list[str]:
+    """Let the plug-in draw its figures (sample grids, loss curves...) beside the record, or
+    reuse those an earlier row of this invocation drew for the same model and settings; log
     them to MLflow; return their paths relative to the record's folder."""
     write = getattr(algo, "write_artifacts", None)
     if write is None:
         return []
-    out = artifact_dir(record)
-    out.mkdir(parents=True, exist_ok=True)
-    files = sorted({Path(f).resolve() for f in write(out)})
+    key = figure_key(prepared.train_key, dataclasses.asdict(prepared.config), prepared.ctx.seed)
+    if key not in drawn:
+        out = artifact_dir(record)
+        out.mkdir(parents=True, exist_ok=True)
+        drawn[key] = sorted({Path(f).resolve() for f in write(out)})
+    files = drawn[key]
     for f in files:
         tracker.log_artifact(run_id, f)
-    return [f.relative_to(record.parent.resolve()).as_posix() for f in files]
+    base = record.parent.resolve()
+    return [Path(os.path.relpath(f, base)).as_posix() for f in files]
 
 
 def _curve_png(loop: LoopResult, path: Path, title: str) -> Path | None:

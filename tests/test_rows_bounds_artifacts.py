@@ -133,6 +133,12 @@ def test_artifacts_beside_record_in_mlflow_and_report(tmp_path, monkeypatch):
     folder = (results / rec["_path"]).parent
     for a in rec["artifacts"]:
         assert (folder / a).is_file()
+    # c1-loss differs from c1 only in its metric: the figures are drawn once, by c1's run
+    first = recs["c1"]
+    assert all(a.startswith("../c1/") for a in rec["artifacts"])
+    assert {(folder / a).resolve() for a in rec["artifacts"]} == {
+        ((results / first["_path"]).parent / a).resolve() for a in first["artifacts"]}
+    assert len(list((results / "mini").rglob("counts.json"))) == 2  # c1 (+ c1-loss), c2
     # logged to MLflow too
     from mlflow.tracking import MlflowClient
 

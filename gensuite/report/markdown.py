@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import posixpath
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -222,16 +224,17 @@ def figure_section(suite: str, profile: str, level: str) -> list[str]:
 def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -> list[str]:
     """The figures each case's run drew (sample grids, loss curves...), lowest seed per case,
     linked where they lie in results/ (``results_rel``: results/ relative to reports/)."""
-    # rows that share one trained model (same train key and seed) share its figures: draw them
-    # once, under every row they belong to
-    shown: dict[tuple[str, int], list[str]] = {}
-    first: dict[tuple[str, int], Record] = {}
+    # rows that share one trained model and its evaluation settings (same train key, config
+    # and seed) share its figures: show them once, naming every row they belong to
+    shown: dict[tuple[str, str, int], list[str]] = {}
+    first: dict[tuple[str, str, int], Record] = {}
     for cid in v.case_order:
         recs = v.groups.get((profile, cid), [])
         if not recs or not any(a.endswith(".png") for a in recs[0].get("artifacts") or []):
             continue
         rec = recs[0]
-        key = (str(rec.get("train_key") or rec["_path"]), int(rec["seed"]))
+        key = (str(rec.get("train_key") or rec["_path"]),
+               json.dumps(rec.get("config"), sort_keys=True), int(rec["seed"]))
         shown.setdefault(key, []).append(rec["case"].get("row", cid))
         first.setdefault(key, rec)
     blocks: list[str] = []
@@ -239,7 +242,8 @@ def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -
         rec = first[key]
         folder = PurePosixPath(results_rel) / PurePosixPath(rec["_path"]).parent
         pngs = [a for a in rec["artifacts"] if a.endswith(".png")]
-        images = "\n".join(f"![{PurePosixPath(a).stem}]({folder / a})" for a in pngs)
+        images = "\n".join(f"![{PurePosixPath(a).stem}]({posixpath.normpath(folder / a)})"
+                           for a in pngs)
         title = labels[0] if len(labels) == 1 else f"{labels[0]} (one model for: " + "; ".join(
             labels[1:]) + ")"
         blocks += [f"{level}# {title}, seed {rec['seed']}", images]
