@@ -235,7 +235,9 @@ def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -
         rec = recs[0]
         key = (str(rec.get("train_key") or rec["_path"]),
                json.dumps(rec.get("config"), sort_keys=True), int(rec["seed"]))
-        shown.setdefault(key, []).append(rec["case"].get("row", cid))
+        label, metric = rec["case"].get("row", cid), v.metric_of(cid)
+        # the same label can head rows of different tables: the metric tells them apart
+        shown.setdefault(key, []).append(label if metric == v.metric else f"{label} (`{metric}`)")
         first.setdefault(key, rec)
     blocks: list[str] = []
     for key, labels in shown.items():
