@@ -161,7 +161,7 @@ def test_artifacts_beside_record_in_mlflow_and_report(tmp_path, monkeypatch):
              if line.startswith("![samples]")]
     # c1 and c1-loss share one trained model: its figures are drawn once, naming both rows
     assert len(links) == 2
-    assert "5-way 1-shot (one model for: 5-way 1-shot, test loss), seed 0" in md
+    assert "5-way 1-shot (one model for: 5-way 1-shot, test loss (`loss`)), seed 0" in md
     for link in links:
         assert (reports / link).resolve().is_file()
 
