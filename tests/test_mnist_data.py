@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from gensuite.data import mnist
-from gensuite.data import root as root_mod
 from gensuite.data.images import ImageClassData
 from gensuite.data.mnist import FASHION_MNIST, MNIST, build_fashion_mnist, build_mnist, read_idx
 from gensuite.data.root import DataRoot
@@ -42,20 +41,6 @@ def write_set(folder: Path, counts_train, counts_test, *, gz: bool = True, size:
                 (folder / f"{name}.gz").write_bytes(gzip.compress(blob, mtime=0))
             else:
                 (folder / name).write_bytes(blob)
-
-
-@pytest.fixture
-def empty_roots(tmp_path, monkeypatch) -> Path:
-    """Every candidate root redirected into tmp_path; returns the explicit root."""
-    for name in ("env", "cache", "system", "shared"):
-        (tmp_path / name).mkdir()
-    monkeypatch.setenv("GENSUITE_DATA_ROOT", str(tmp_path / "env"))
-    monkeypatch.setattr(root_mod, "download_root", lambda: tmp_path / "cache")
-    monkeypatch.setattr(mnist, "download_root", lambda: tmp_path / "cache")
-    monkeypatch.setattr(root_mod, "SYSTEM_ROOTS", (tmp_path / "system",))
-    monkeypatch.setattr(root_mod, "shared_data_dir", lambda: tmp_path / "shared")
-    (tmp_path / "explicit").mkdir()
-    return tmp_path / "explicit"
 
 
 @pytest.fixture(scope="module")

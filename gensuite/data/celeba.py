@@ -39,7 +39,7 @@ from gensuite.data.imagefiles import (
     read_member,
 )
 from gensuite.data.images import ImageClassData
-from gensuite.data.root import DataRoot, download_root
+from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
@@ -106,13 +106,8 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], pd.DataFrame]:
 
 def locate(root: DataRoot, *, download: bool = False) -> tuple[Path, Path]:
     """(attribute file, image folder or zip beside it)."""
-    try:
-        attr = root.locate(NAME, *ATTR_RELS, how_to_get=HOW_TO_GET)
-    except MissingDataError:
-        if not download:
-            raise
-        download_celeba(download_root())
-        attr = root.locate(NAME, *ATTR_RELS, how_to_get=HOW_TO_GET)
+    attr = root.locate(NAME, *ATTR_RELS, how_to_get=HOW_TO_GET,
+                       fetch=download_celeba if download else None)
     for rel in IMAGE_RELS:
         if (attr.parent / rel).exists():
             return attr.resolve(), (attr.parent / rel).resolve()

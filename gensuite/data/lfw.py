@@ -26,7 +26,7 @@ import torch
 from gensuite.api import DatasetInfo
 from gensuite.data.imagefiles import Decode, every_kth, files_read, load_images, member_names
 from gensuite.data.images import ImageClassData
-from gensuite.data.root import DataRoot, download_root
+from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
@@ -64,13 +64,8 @@ def download_lfw(root: Path) -> Path:
 
 def locate(root: DataRoot, *, download: bool = False) -> Path:
     """The zip or folder holding ``<person>/<person>_NNNN.jpg`` files."""
-    try:
-        return root.locate(NAME, *RELS, how_to_get=HOW_TO_GET).resolve()
-    except MissingDataError:
-        if not download:
-            raise
-        download_lfw(download_root())
-        return root.locate(NAME, *RELS, how_to_get=HOW_TO_GET).resolve()
+    return root.locate(NAME, *RELS, how_to_get=HOW_TO_GET,
+                       fetch=download_lfw if download else None).resolve()
 
 
 def people(container: Path) -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,7 @@ import torch
 
 from gensuite.api import DatasetInfo
 from gensuite.data.images import ImageClassData
-from gensuite.data.root import DataRoot, download_root
+from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
@@ -147,13 +147,8 @@ def _probe_rels(spec: IdxDataset) -> tuple[str, ...]:
 
 def find_files(root: DataRoot, spec: IdxDataset, *, download: bool = False) -> dict[str, Path]:
     """The four IDX files, all from the directory where the training images were found."""
-    try:
-        anchor = root.locate(spec.name, *_probe_rels(spec), how_to_get=spec.how_to_get)
-    except MissingDataError:
-        if not download:
-            raise
-        download_idx(spec, download_root())
-        anchor = root.locate(spec.name, *_probe_rels(spec), how_to_get=spec.how_to_get)
+    anchor = root.locate(spec.name, *_probe_rels(spec), how_to_get=spec.how_to_get,
+                         fetch=(lambda dest: download_idx(spec, dest)) if download else None)
     folder = anchor.parent
     files = {}
     for key, stem in FILES.items():

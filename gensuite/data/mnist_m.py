@@ -20,7 +20,7 @@ import torch
 from gensuite.api import DatasetInfo
 from gensuite.data.imagefiles import Decode, every_kth, files_read, load_images, read_member
 from gensuite.data.images import ImageClassData
-from gensuite.data.root import DataRoot, download_root
+from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
@@ -61,13 +61,8 @@ def _containers(folder: Path, split: str) -> Path | None:
 def locate(root: DataRoot, *, download: bool = False) -> Path:
     """The ``mnist_m`` folder that holds at least the test half."""
     rels = ("mnist_m/mnist_m_test_png.zip", "mnist_m/mnist_m_test_labels.txt")
-    try:
-        return root.locate(NAME, *rels, how_to_get=HOW_TO_GET).parent.resolve()
-    except MissingDataError:
-        if not download:
-            raise
-        download_mnist_m(download_root())
-        return root.locate(NAME, *rels, how_to_get=HOW_TO_GET).parent.resolve()
+    return root.locate(NAME, *rels, how_to_get=HOW_TO_GET,
+                       fetch=download_mnist_m if download else None).parent.resolve()
 
 
 def read_split(container: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, tuple[Path, ...]]:

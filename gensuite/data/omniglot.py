@@ -34,7 +34,7 @@ from PIL import Image
 
 from gensuite.api import DatasetInfo
 from gensuite.data.episodes import FewShotData, FixedEpisode
-from gensuite.data.root import DataRoot, download_root
+from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
@@ -167,13 +167,8 @@ def load_set(root: DataRoot, which: str, *, dataset: str, download: bool = False
         f"omniglot-py/images_{which}",
         f"omniglot/images_{which}.zip",
     )
-    try:
-        path = root.locate(dataset, *rels, how_to_get=HOW_TO_GET)
-    except MissingDataError:
-        if not download:
-            raise
-        download_omniglot(download_root())
-        path = root.locate(dataset, *rels, how_to_get=HOW_TO_GET)
+    path = root.locate(dataset, *rels, how_to_get=HOW_TO_GET,
+                       fetch=download_omniglot if download else None)
     path = path.resolve()  # one cache entry per file, whichever root found it
     if path.suffix != ".npz":
         return load_png_set(path)

@@ -13,6 +13,7 @@ Candidate roots, first match wins:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -58,11 +59,23 @@ class DataRoot:
         """The roots in search order, without duplicates."""
         return list(self._candidates)
 
-    def locate(self, dataset: str, *relpaths: str, how_to_get: str) -> Path:
+    def locate(self, dataset: str, *relpaths: str, how_to_get: str,
+               fetch: Callable[[Path], object] | None = None) -> Path:
         """The first ``root / relpath`` that exists (roots outer loop, relpaths inner).
 
-        Raises MissingDataError with a one-line message naming what was looked for and where.
+        On a miss, ``fetch`` (a builder's download function, given only when the user asked to
+        download) fills the user cache root and the search runs once more. Raises
+        MissingDataError with a one-line message naming what was looked for and where.
         """
+        try:
+            return self._locate(dataset, relpaths, how_to_get)
+        except MissingDataError:
+            if fetch is None:
+                raise
+            fetch(download_root())
+            return self._locate(dataset, relpaths, how_to_get)
+
+    def _locate(self, dataset: str, relpaths: tuple[str, ...], how_to_get: str) -> Path:
         for root in self._candidates:
             for rel in relpaths:
                 path = root / rel

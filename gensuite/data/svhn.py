@@ -19,7 +19,7 @@ import torch
 
 from gensuite.api import DatasetInfo
 from gensuite.data.images import ImageClassData
-from gensuite.data.root import DataRoot, download_root
+from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
@@ -75,13 +75,8 @@ def read_split(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 @register_dataset(NAME)
 def build_svhn(root: DataRoot, *, download: bool = False) -> ImageClassData:
     """SVHN, the standard train / test split (see the module docstring)."""
-    try:
-        train_path = root.locate(NAME, *_rels("train"), how_to_get=HOW_TO_GET)
-    except MissingDataError:
-        if not download:
-            raise
-        download_svhn(download_root())
-        train_path = root.locate(NAME, *_rels("train"), how_to_get=HOW_TO_GET)
+    train_path = root.locate(NAME, *_rels("train"), how_to_get=HOW_TO_GET,
+                             fetch=download_svhn if download else None)
     test_path = train_path.with_name("test_32x32.mat")
     if not test_path.exists():
         raise MissingDataError(f"dataset {NAME!r}: {test_path} is missing (train_32x32.mat is "
