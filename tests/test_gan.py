@@ -22,7 +22,7 @@ from gensuite.algorithms.gan import GAN, GANConfig
 from gensuite.api import DatasetInfo, RunContext, Schedule
 from gensuite.data.images import ImageClassData
 from gensuite.errors import DivergedError
-from gensuite.metrics.domain import register_domain_extractor, train_domain_classifier
+from gensuite.metrics.domain import train_domain_classifier
 from gensuite.models.gan import losses
 from gensuite.models.gan.nets import (
     BACKBONES,
@@ -69,7 +69,7 @@ def make(data, steps: int = 4, seed: int = 0, classifier=None, **overrides) -> G
     config = GANConfig(**{**TINY, **overrides})
     algo = GAN(config, data, RunContext(seed=seed, schedule=Schedule(steps=steps)))
     if classifier is not None:  # the test's classifier instead of the cached MNIST one
-        algo._clf, algo._spec = classifier, register_domain_extractor(classifier)
+        algo.use_classifier(classifier)
     return algo
 
 
