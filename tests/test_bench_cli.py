@@ -112,6 +112,32 @@ def test_diverging_case_is_recorded_and_others_continue(tmp_path, suite_file, mo
     assert recs["c1"]["status"] == "finished" and recs["c2"]["status"] == "diverged"
 
 
+@pytest.mark.parametrize("error, traceback", [(ValueError, False), (RuntimeError, True)])
+def test_failing_case_is_recorded_with_its_cause(tmp_path, suite_file, monkeypatch, caplog,
+                                                 error, traceback):
+    """A setting that does not fit the data (ValueError) is reported in one line; any other
+    exception is a bug and keeps its traceback. Either way the other cases run."""
+    from gensuite.algorithms.protonet import ProtoNet
+
+    original = ProtoNet.train_step
+
+    def fail_for_cosine(self, step):
+        if self.config.distance == "cosine":
+            raise error("batch_size 64 exceeds the 24 training images")
+        return original(self, step)
+
+    monkeypatch.setattr(ProtoNet, "train_step", fail_for_cosine)
+    res = _bench(CliRunner(), suite_file, tmp_path / "r")
+    assert res.exit_code == 1
+    assert f"c2 seed 0: {error.__name__}: batch_size 64 exceeds the 24 training images" in (
+        res.output)
+    recs = {r["case"]["id"]: r for r in _records(tmp_path / "r")}
+    assert recs["c1"]["status"] == "finished" and recs["c2"]["status"] == "failed"
+    assert recs["c2"]["error"].startswith(error.__name__)
+    logged = [r for r in caplog.records if "case c2 failed" in r.getMessage()]
+    assert len(logged) == 1 and (logged[0].exc_info is not None) == traceback
+
+
 def test_unknown_suite_is_a_one_line_error():
     res = CliRunner().invoke(main, ["bench", "--suite", "nonesuch", "--profile", "smoke"])
     assert res.exit_code != 0

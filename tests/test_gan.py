@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -383,13 +384,19 @@ def test_validate_test_and_artifacts(data, classifier, tmp_path):
     assert sum(info["class_histogram"].values()) == 60
     assert info["captured_epochs"] == [1, 2]
     assert info["class_acc_target"]["class"] == "3"
+    # the class-balanced summary is the mean of the per-class accuracies (equal samples each)
+    per_class = info["class_acc_per_class"]
+    assert len(per_class) == algo.num_classes
+    assert est["class_acc_mean"].mean == pytest.approx(100 * np.mean(list(per_class.values())))
+    assert est["class_acc_mean"].n == 20 * algo.num_classes
 
 
 def test_unconditional_test_has_no_class_accuracy(data, classifier, tmp_path):
     algo = make(data, steps=2, classifier=classifier)
     run_loop(algo, Schedule(steps=2), fingerprint="x")
     est = algo.test()
-    assert "class_acc" not in est and "fid_drop" not in est  # one evaluation only
+    assert "class_acc" not in est and "class_acc_mean" not in est
+    assert "fid_drop" not in est  # one evaluation only
     names = {f.name for f in algo.write_artifacts(tmp_path)}
     assert "requested_class.png" not in names and "class_histogram.png" in names
     assert "samples.png" in names
