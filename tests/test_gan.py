@@ -273,6 +273,11 @@ def test_registered_and_config_validation():
         GANConfig(n_critic=0)
 
 
+def test_batch_larger_than_the_data_names_both(data):
+    with pytest.raises(ValueError, match="batch_size 8 exceeds the 4 training images of synthetic"):
+        make(data, train_limit=4)
+
+
 def test_conditioning_needs_labels():
     one = synthetic_data(classes=1)
     with pytest.raises(Exception, match="needs a labelled dataset with several classes"):

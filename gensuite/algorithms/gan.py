@@ -56,9 +56,10 @@ _SIZED = ("lfw-faces", "celeba")  # builders with a ``size`` option: the classif
 class _Batches:
     """Random mini-batches without replacement, reshuffled after each pass; resumable."""
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, source: str = "the data") -> None:
         if n < batch_size:  # a ValueError: the runner records the case as failed, goes on
-            raise ValueError(f"batch_size {batch_size} exceeds the {n} training images")
+            raise ValueError(f"batch_size {batch_size} exceeds the {n} training images of "
+                             f"{source}")
         self.n, self.batch_size = n, batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self.perm = torch.randperm(n, generator=self.generator)
@@ -144,7 +145,7 @@ class GAN:
         self._fmt = fmt
         self.opt_d = self._optimizer(self.D, c.lr_d or c.lr, c.beta1_d, c.beta2_d)
         self.opt_g = self._optimizer(self.G, c.lr_g or c.lr, c.beta1_g, c.beta2_g)
-        self.batches = _Batches(n, c.batch_size, ctx.seed + DATA_OFFSET)
+        self.batches = _Batches(n, c.batch_size, ctx.seed + DATA_OFFSET, data.display_name)
         self.noise_gen = torch.Generator().manual_seed(ctx.seed)  # z, labels, targets, α
         epoch_images = min(c.epoch_images or n, n)
         self.steps_per_epoch = max(1, epoch_images // (c.batch_size * c.n_critic))
