@@ -27,7 +27,7 @@ from gensuite.report import (
     row_verdict,
 )
 from gensuite.report.verdict import DEFAULT_TOLERANCE, tolerance_for
-from tests.fixtures_records import golden_records, make_record, write_records
+from tests.fixtures_records import SNAPSHOT, golden_records, make_record, write_records
 
 GOLDEN = Path(__file__).parent / "golden" / "synthetic.md"
 ALL_PROFILES = ("paper", "quick", "smoke")
@@ -200,3 +200,23 @@ def test_smoke_records_are_ignored_by_default(tmp_path: Path):
 def test_unknown_suite_names_the_suites_present(results: Path, tmp_path: Path):
     with pytest.raises(GensuiteError, match=r"nope.*suites with records: synthetic"):
         _render(results, tmp_path / "reports", suites=["nope"])
+
+
+def test_suite_versions_are_those_behind_the_numbers_shown(tmp_path: Path):
+    """A rerun after editing the suite supersedes the old record: the header names the one
+    version behind the numbers; two versions are named only when shown rows come from both."""
+    old = {**SNAPSHOT, "sha256": "0a" * 32}
+    results = tmp_path / "results"
+    write_records(results, [
+        make_record("euclid", mean=70.0, finished="2025-01-01T00:10:00Z", snapshot=old),
+        make_record("euclid", mean=80.0, finished="2025-01-02T00:10:00Z"),
+        make_record("cosine", mean=60.0, finished="2025-01-02T00:10:00Z"),
+    ])
+    render_reports(results, tmp_path / "reports")
+    text = (tmp_path / "reports" / "synthetic.md").read_text(encoding="utf-8")
+    assert f"(sha256 `{'5e' * 6}`)\n" in text and "versions of it" not in text
+    write_records(results, [make_record("cosine_1shot", finished="2025-01-03T00:10:00Z",
+                                        snapshot=old)])
+    render_reports(results, tmp_path / "reports")
+    text = (tmp_path / "reports" / "synthetic.md").read_text(encoding="utf-8")
+    assert f"`{'0a' * 6}`, `{'5e' * 6}`); records come from 2 versions of it" in text

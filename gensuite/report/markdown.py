@@ -74,7 +74,9 @@ def _wall(recs: list[Record]) -> str:
 
 def header(v: SuiteView) -> list[str]:
     snap = v.snapshot
-    shas = sorted({str(r["suite"].get("sha256", ""))[:12] for r in v.records})
+    # the suite versions behind what this report shows; superseded reruns are history only
+    behind = v.shown() + [f.record for f in v.failures if not f.superseded]
+    shas = sorted({str(r["suite"].get("sha256", ""))[:12] for r in behind or v.records})
     file_line = f"- Suite file: `{snap.get('file', v.name)}` (sha256 " + ", ".join(
         f"`{s}`" for s in shas) + ")"
     if len(shas) > 1:
