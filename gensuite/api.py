@@ -53,7 +53,9 @@ class Schedule:
     steps: int
     eval_every: int = 0  # 0: only at the end
     checkpoint_every: int = 0  # 0: only at the end
-    val_episodes: int = 100  # size of the cheap validation pass (plug-ins may ignore it)
+    # episodic plug-ins' cheap validation pass (0: the plug-in's default); others ignore it, and
+    # reports mention it only when a suite sets it
+    val_episodes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -280,7 +280,7 @@ def _schedule(r: _Reader) -> Schedule:
         steps=r.get("steps", int, required=True),
         eval_every=r.get("eval_every", int, 0),
         checkpoint_every=r.get("checkpoint_every", int, 0),
-        val_episodes=r.get("val_episodes", int, 100),
+        val_episodes=r.get("val_episodes", int, 0),
     )
     r.done()
     if s.steps < 1:

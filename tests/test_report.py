@@ -138,6 +138,15 @@ def test_formatting():
     assert fmt.cell("a | b\nc") == "a \\| b c"
 
 
+def test_schedule_line_names_validation_episodes_only_when_used():
+    from gensuite.report.markdown import _schedule
+
+    assert _schedule({"steps": 400, "eval_every": 100, "val_episodes": 0}) == (
+        "400 steps, evaluation every 100 steps")
+    assert _schedule({"steps": 1, "val_episodes": 1}) == (
+        "1 step, evaluation at the end only, 1 validation episode")
+
+
 # --------------------------------------------------------------------------- rendering
 
 

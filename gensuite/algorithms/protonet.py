@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gensuite.data.episodes import FewShotData
 
 DISTANCES = ("euclidean", "cosine")
+DEFAULT_VAL_EPISODES = 100  # when the suite sets no schedule.val_episodes
 # Offsets that give validation and test their own fixed episode streams, distinct from training.
 _VAL_SEED_OFFSET = 1_000_003
 _TEST_SEED_OFFSET = 2_000_003
@@ -197,7 +198,7 @@ class ProtoNet:
     def validate(self) -> dict[str, float]:
         if self._val is None:
             return {}
-        n = self.ctx.schedule.val_episodes
+        n = self.ctx.schedule.val_episodes or DEFAULT_VAL_EPISODES
         c = self.config
         sampler = self._eval_sampler(
             self._val, _VAL_SEED_OFFSET, c.val_way, c.train_shot, c.val_query

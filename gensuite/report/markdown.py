@@ -28,8 +28,9 @@ def _count(n: object, noun: str) -> str:
 def _schedule(s: dict[str, Any]) -> str:
     every = s.get("eval_every") or 0
     evals = f"evaluation every {_count(every, 'step')}" if every else "evaluation at the end only"
-    return (f"{_count(s.get('steps'), 'step')}, {evals}, "
-            f"{_count(s.get('val_episodes'), 'validation episode')}")
+    episodes = s.get("val_episodes")  # episodic plug-ins only (0 / absent: not used)
+    return (f"{_count(s.get('steps'), 'step')}, {evals}"
+            + (f", {_count(episodes, 'validation episode')}" if episodes else ""))
 
 
 def _environment(p: dict[str, Any]) -> str:
