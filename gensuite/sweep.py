@@ -9,6 +9,7 @@ Optuna's heartbeat and re-queued once by ``RetryFailedTrialCallback``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ from typing import Any
 
 from gensuite.config import SearchParam, SuiteSpec
 from gensuite.errors import DivergedError, GensuiteError
+from gensuite.repro import provenance
 from gensuite.runner import BenchOptions, _DataCache, prepare_case, resolve_device, train
 from gensuite.train.loop import Callback
 
@@ -116,6 +118,17 @@ def run_sweep(
                       f"gensuite/{spec.name}", artifact_root=results_dir / "mlartifacts")
     parent_tag = {"suite": spec.name, "profile": bench.profile, "study": study_name,
                   "storage": storage_url.split("@")[-1], "sweep": True}
+    # What the summary's numbers rest on: this worker's commit and environment (each trial also
+    # keeps the commit it ran at: workers of one study may differ), data, schedule and seed.
+    base = prepare_case(spec, case, profile=bench.profile, seed=seed, device=device, data=data)
+    env = provenance(device)
+    context = {
+        "seed": seed, "case": case.id, "suite_sha256": spec.sha256,
+        "schedule": dataclasses.asdict(base.ctx.schedule),
+        "dataset": {"name": base.dataset_name, "options": base.dataset_options,
+                    "fingerprint": base.data_fingerprint},
+        "provenance": env,
+    }
 
     def objective(trial) -> float:
         overrides = {p.name: suggest(trial, p) for p in search.params}
@@ -126,6 +139,8 @@ def run_sweep(
                          "config": prepared.config.__dict__}, tags={**parent_tag,
                          "trial": trial.number}, parent_run_id=parent_id) as run_id:
             trial.set_user_attr("mlflow_run_id", run_id)
+            trial.set_user_attr("git_commit", env["git_commit"])
+            trial.set_user_attr("git_dirty", env["git_dirty"])
             try:
                 train(prepared, checkpoint=None,
                       callbacks=[tracker.callback(run_id), pruning])
@@ -148,7 +163,7 @@ def run_sweep(
                 callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=counted)],
                 catch=(RuntimeError, DivergedError),
             )
-        summary = _summary(study, spec, bench, storage_url, counted)
+        summary = {**_summary(study, spec, bench, storage_url, counted), **context}
         tracker.log_dict(parent_id, summary, "sweep_summary.json")
     _write_summary(results_dir, spec.name, bench.profile, study_name, summary)
     return summary
@@ -190,7 +205,7 @@ def _summary(study, spec, bench, storage_url, counted) -> dict[str, Any]:
                    for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")},
         "best": best,
         "trials": [{"number": t.number, "state": t.state.name, "value": t.value,
-                    "params": t.params} for t in trials],
+                    "params": t.params, "user_attrs": t.user_attrs} for t in trials],
     }
 
 

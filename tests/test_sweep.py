@@ -3,6 +3,7 @@ killed mid-study resumes without losing a completed trial."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -58,6 +59,16 @@ def test_sweep_runs_and_resumes(tmp_path, suite_file):
     assert len(parents) == 2 and len(children) == 5
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {
         p.info.run_id for p in parents}
+
+    # each summary names what its numbers rest on, as a result record does
+    summaries = sorted((results / "mini" / "smoke" / "_sweeps").glob("mini-smoke_*.json"))
+    assert len(summaries) == 2
+    summary = json.loads(summaries[-1].read_text())
+    commit = summary["provenance"]["git_commit"]
+    assert commit and summary["dataset"]["fingerprint"] and summary["seed"] == 0
+    assert summary["schedule"]["steps"] == 3 and len(summary["suite_sha256"]) == 64
+    assert len(summary["trials"]) == 5
+    assert {t["user_attrs"]["git_commit"] for t in summary["trials"]} == {commit}
 
 
 def test_killed_sweep_resumes_without_losing_trials(tmp_path, suite_file):
