@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import tomllib
 import types
 import typing
@@ -275,6 +276,9 @@ def _reported(r: _Reader) -> Reported:
     return rep
 
 
+_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def _schedule(r: _Reader) -> Schedule:
     s = Schedule(
         steps=r.get("steps", int, required=True),
@@ -392,6 +396,9 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
     for i, raw_case in enumerate(top.get("cases", list, required=True)):
         c = top.item("cases", i, raw_case)
         cid = c.get("id", str, required=True)
+        if not _CASE_ID.fullmatch(cid):  # it names a folder under results/
+            raise c.error("id", f"{cid!r}: use letters, digits, '.', '_' and '-', starting "
+                               "with a letter or digit")
         if cid in seen_ids:
             raise c.error("id", f"duplicate case id {cid!r}")
         seen_ids.add(cid)

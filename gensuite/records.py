@@ -35,9 +35,15 @@ def record_path(results_dir: Path, suite: str, profile: str, case_id: str, seed:
 
 
 def write_record(path: Path, record: dict[str, Any]) -> Path:
-    """Write atomically (temp file + hard link) and refuse to overwrite an existing record."""
+    """Write atomically and refuse to overwrite an existing record."""
+    return write_new_json(path, {"schema": SCHEMA, **record})
+
+
+def write_new_json(path: Path, obj: dict[str, Any]) -> Path:
+    """Write ``obj`` as JSON atomically (temp file + hard link): a killed writer leaves no torn
+    file, and an existing file is never replaced (FileExistsError)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps({"schema": SCHEMA, **record}, indent=2, sort_keys=True, allow_nan=True)
+    body = json.dumps(obj, indent=2, sort_keys=True, allow_nan=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -51,10 +57,11 @@ def write_record(path: Path, record: dict[str, Any]) -> Path:
 
 
 def iter_records(results_dir: Path, suite: str | None = None) -> Iterator[dict[str, Any]]:
-    """Yield every record (with ``_path`` added), in sorted path order so output is stable."""
+    """Yield every record (with ``_path`` added), in sorted path order so output is stable.
+    Folders named ``_*`` or ``.*`` (sweep summaries, checkpoints) and temp files hold none."""
     base = Path(results_dir) / suite if suite else Path(results_dir)
     for p in sorted(base.rglob("*.json")):
-        if p.name.startswith(".tmp-"):
+        if any(part.startswith(("_", ".")) for part in p.relative_to(base).parts):
             continue
         with p.open(encoding="utf-8") as fh:
             rec = json.load(fh)

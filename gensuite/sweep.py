@@ -10,7 +10,6 @@ Optuna's heartbeat and re-queued once by ``RetryFailedTrialCallback``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import uuid
 import warnings
@@ -22,6 +21,7 @@ from typing import Any
 
 from gensuite.config import SearchParam, SuiteSpec
 from gensuite.errors import DivergedError, GensuiteError
+from gensuite.records import write_new_json
 from gensuite.repro import provenance
 from gensuite.runner import BenchOptions, _DataCache, prepare_case, resolve_device, train
 from gensuite.train.loop import Callback
@@ -214,8 +214,4 @@ def _write_summary(results_dir: Path, suite: str, profile: str, study: str,
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     # a uuid suffix: two sweeps of one study can end within the same second (a resumed one)
     name = f"{study}_{stamp}_{uuid.uuid4().hex[:8]}.json"
-    path = results_dir / suite / profile / "_sweeps" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as fh:
-        json.dump(summary, fh, indent=2, sort_keys=True)
-    return path
+    return write_new_json(results_dir / suite / profile / "_sweeps" / name, summary)

@@ -62,6 +62,8 @@ def test_every_shipped_suite_is_valid():
         ('source = "Snell et al. (2017), Table 1" }', 'source = "" }', r"cases\[0\]\.reported\.source: a reported number needs its citation"),
         ('value = 98.8, ', "", r"cases\[0\]\.reported\.value: missing required key"),
         ('id = "c2"', 'id = "c1"', r"cases\[1\]\.id: duplicate case id 'c1'"),
+        ('id = "c2"', 'id = "_c2"', r"cases\[1\]\.id: '_c2': use letters, digits"),
+        ('id = "c2"', 'id = "a/b"', r"cases\[1\]\.id: 'a/b': use letters, digits"),
         ('case = "c1"', 'case = "c7"', r"search\.case: no case 'c7'"),
         ('type = "float"', 'type = "gaussian"', r"search\.params\.lr\.type: unknown search type"),
         ("low = 1e-4, high = 1e-2", "low = 1e-2, high = 1e-4", r"search\.params\.lr\.low: low"),

@@ -229,3 +229,43 @@ def test_suite_versions_are_those_behind_the_numbers_shown(tmp_path: Path):
     render_reports(results, tmp_path / "reports")
     text = (tmp_path / "reports" / "synthetic.md").read_text(encoding="utf-8")
     assert f"`{'0a' * 6}`, `{'5e' * 6}`); records come from 2 versions of it" in text
+
+
+def _sweep_summary(study: str, direction: str, values: list[float | None]) -> dict:
+    """An invented sweep summary (gensuite.sweep/1 shape); no number in it is a result."""
+    trials = [{"number": i, "state": "COMPLETE" if v is not None else "FAIL", "value": v,
+               "params": {"lr": 10.0 ** -i}, "user_attrs": {"git_commit": "abc1234def"}}
+              for i, v in enumerate(values)]
+    return {"schema": "gensuite.sweep/1", "suite": "synthetic", "profile": "paper",
+            "study": study, "storage": "sqlite:///x/optuna.db", "metric": "val_acc",
+            "direction": direction, "case": "euclid", "seed": 0,
+            "states": {"COMPLETE": sum(v is not None for v in values),
+                       "FAIL": sum(v is None for v in values)},
+            "trials": trials, "provenance": {"git_commit": "abc1234def", "torch": "2",
+                                             "device": "cpu", "threads": 1},
+            "dataset": {"name": "synthetic-digits", "fingerprint": "f" * 64}}
+
+
+def test_sweep_section_lists_each_studys_newest_summary_best_first(tmp_path: Path):
+    import json
+
+    results = tmp_path / "results"
+    write_records(results, [make_record("euclid", mean=80.0)])
+    sweeps = results / "synthetic" / "paper" / "_sweeps"
+    sweeps.mkdir(parents=True)
+    (sweeps / "s-max_20250101T000000Z_aaaa.json").write_text(
+        json.dumps(_sweep_summary("s-max", "maximize", [1.0])))
+    (sweeps / "s-max_20250102T000000Z_bbbb.json").write_text(  # resumed: supersedes
+        json.dumps(_sweep_summary("s-max", "maximize", [1.0, 3.0, None, 2.0])))
+    (sweeps / "s-min_20250101T000000Z_cccc.json").write_text(
+        json.dumps(_sweep_summary("s-min", "minimize", [5.0, 4.0])))
+    (sweeps / "s-min_20250103T000000Z_dddd.json").write_text('{"torn')  # killed writer
+    render_reports(results, tmp_path / "reports")
+    text = (tmp_path / "reports" / "synthetic.md").read_text(encoding="utf-8")
+    assert text.count("Sweep: study `s-max`") == 1 and "Sweep: study `s-min`" in text
+    assert "trials: 3 complete, 1 fail" in text and "not test numbers" in text
+    top = text.split("Sweep: study `s-max`")[1].split("|---|---|---|\n")[1].splitlines()
+    assert [row.split(" | ")[0] for row in top[:3]] == ["| #1", "| #3", "| #0"]
+    low = text.split("Sweep: study `s-min`")[1].split("|---|---|---|\n")[1].splitlines()
+    assert [row.split(" | ")[0] for row in low[:2]] == ["| #1", "| #0"]
+    assert "commit(s) `abc1234`" in text and "fingerprint `ffffffffffff`" in text

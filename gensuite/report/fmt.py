@@ -58,3 +58,10 @@ def one_line(text: object, limit: int = 200) -> str:
     lines = str(text or "").strip().splitlines()
     first = lines[0] if lines else "(no error message)"
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
+    """A markdown table; every cell through ``cell`` (pipes escaped, one line)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)

@@ -9,16 +9,12 @@ from typing import Any
 
 from gensuite.report import fmt
 from gensuite.report.aggregate import Record
+from gensuite.report.fmt import table
+from gensuite.report.sweeps import sweep_section
 from gensuite.report.verdict import DEFAULT_TOLERANCE, SHORTENED, bound_text, tolerance_for
 from gensuite.report.view import Row, SuiteView
 
 COLUMNS = ("Configuration", "Reported", "Reproduced (mean ± 95% CI)", "n", "Δ", "Verdict")
-
-
-def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt.cell(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _count(n: object, noun: str) -> str:
@@ -266,9 +262,11 @@ def compare_section(v: SuiteView, profile: str, level: str,
 
 
 def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "../results",
-                    compares: dict[tuple, str] | None = None) -> str:
+                    compares: dict[tuple, str] | None = None,
+                    sweeps: dict[str, list[dict[str, Any]]] | None = None) -> str:
     """The whole report; ``figures`` says which profiles got a learning-curve PNG;
-    ``compares`` holds the markdown of each (profile, compared figure)."""
+    ``compares`` holds the markdown of each (profile, compared figure); ``sweeps`` the newest
+    summary of each Optuna study per profile."""
     blocks = header(v)
     multi = len(v.profiles) > 1
     level = "###" if multi else "##"
@@ -283,6 +281,7 @@ def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "
             blocks += figure_section(v.name, p, level)
         blocks += compare_section(v, p, level, compares or {})
         blocks += artifact_section(v, p, level, results_rel)
+        blocks += sweep_section((sweeps or {}).get(p, []), level)
     missing = v.never_run()
     if missing:
         blocks += ["## Not run", "No record in any profile, so their table is unknown: "

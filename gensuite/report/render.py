@@ -10,6 +10,7 @@ from gensuite.errors import GensuiteError
 from gensuite.records import iter_records
 from gensuite.report.aggregate import Record
 from gensuite.report.markdown import render_markdown
+from gensuite.report.sweeps import load_sweeps
 from gensuite.report.view import SuiteView
 
 DEFAULT_PROFILES = ("paper", "quick")  # smoke runs only check plumbing: not reported by default
@@ -141,7 +142,8 @@ def render_reports(
         md = reports_dir / f"{name}.md"
         md.parent.mkdir(parents=True, exist_ok=True)
         rel = Path(os.path.relpath(results_dir.resolve(), md.parent.resolve())).as_posix()
-        md.write_text(render_markdown(view, {p: True for p in figures}, rel, compares),
+        sweeps = load_sweeps(results_dir, name, view.profiles)
+        md.write_text(render_markdown(view, {p: True for p in figures}, rel, compares, sweeps),
                       encoding="utf-8")
         written += [md, *figures.values()]
         written += [f for f in sorted((reports_dir / name).glob("*.png"))
