@@ -91,8 +91,10 @@ def run_sweep(
     results_dir.mkdir(parents=True, exist_ok=True)
     storage_url = sweep.storage or default_storage(results_dir)
     study_name = sweep.study_name or f"{spec.name}-{bench.profile}"
-    storage = RDBStorage(storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                         **_stale_retry())
+    with warnings.catch_warnings():  # heartbeats are "experimental" in optuna: not a problem
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RDBStorage(storage_url, heartbeat_interval=HEARTBEAT_S,
+                             grace_period=GRACE_S, **_stale_retry())
     sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     exists = study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
