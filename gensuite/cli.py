@@ -59,46 +59,49 @@ def main() -> None:
     """gensuite: re-run classic deep-learning experiments; show reported vs reproduced."""
 
 
+def _removed_sweep_option(ctx, param, value):
+    """``bench --trials/--storage/--study-name`` (old notes): a one-line pointer to ``sweep``."""
+    if value is None:
+        return None
+    suite = ctx.params.get("suite_name") or "NAME"
+    raise click.ClickException(
+        f"bench no longer sweeps: use `gensuite sweep --suite {suite} --trials N` "
+        f"(with --storage/--study-name/--resume there)")
+
+
+def _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_dir, device,
+                   threads, progress, **kwargs):
+    from gensuite.runner import BenchOptions
+
+    if seed_count is not None:
+        seeds = tuple(range(seed_count))
+    return BenchOptions(
+        profile=profile, seeds=tuple(seeds) or None, data_root=data_root,
+        results_dir=results_dir, tracking_uri=tracking_uri, device=device, threads=threads,
+        progress=sys.stderr.isatty() if progress is None else progress, **kwargs,
+    )
+
+
 @main.command()
 @click.option("--suite", "suite_name", required=True, help="Suite name in benchmarks/ or a path.")
 @_shared_options
 @click.option("--case", "cases", multiple=True, help="Run only these case ids (repeatable).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
-@click.option("--trials", type=int, default=None, help="Run an Optuna sweep of N trials.")
-@click.option("--storage", default=None,
-              help="Optuna storage URL (default sqlite:///<results-dir>/optuna.db; "
-                   "postgresql://... for many workers).")
-@click.option("--study-name", default=None, help="Default: <suite>-<profile>.")
-@click.option("--resume/--no-resume", default=None,
-              help="Sweeps: continue an existing study. Bench: reuse/resume checkpoints "
-                   "(default on).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Reuse/resume checkpoints of the same configuration.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@click.option("--trials", "--storage", "--study-name", "removed_sweep_option", hidden=True,
+              expose_value=False, callback=_removed_sweep_option)
 @_fail_cleanly
 def bench(suite_name, profile, seeds, seed_count, data_root, tracking_uri, results_dir, device,
-          cases, threads, trials, storage, study_name, resume, progress):
-    """Run a suite's cases (or, with --trials, sweep its search space)."""
+          cases, threads, resume, progress):
+    """Run a suite's cases (sweeps: `gensuite sweep`)."""
     from gensuite.config import load_suite
-    from gensuite.runner import BenchOptions, run_suite
+    from gensuite.runner import run_suite
 
     spec = load_suite(suite_name)
-    if seed_count is not None:
-        seeds = tuple(range(seed_count))
-    opts = BenchOptions(
-        profile=profile, seeds=tuple(seeds) or None, cases=tuple(cases), data_root=data_root,
-        results_dir=results_dir, tracking_uri=tracking_uri, device=device, threads=threads,
-        resume=True if resume is None else resume,
-        progress=sys.stderr.isatty() if progress is None else progress,
-    )
-    if trials is not None:
-        from gensuite.sweep import SweepOptions, run_sweep
-
-        summary = run_sweep(spec, opts, SweepOptions(
-            trials=trials, storage=storage, study_name=study_name, resume=bool(resume)),
-            echo=click.echo)
-        best = summary["best"]
-        click.echo(f"{summary['finished_trials']} trials finished; best: "
-                   f"{best['value']:.4g} with {best['params']}" if best else "no trial completed")
-        return
+    opts = _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_dir,
+                          device, threads, progress, cases=tuple(cases), resume=resume)
     outcomes = run_suite(spec, opts, echo=click.echo)
     failed = [o for o in outcomes if o.status != "finished"]
     click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished; records under "
@@ -107,6 +110,44 @@ def bench(suite_name, profile, seeds, seed_count, data_root, tracking_uri, resul
         for o in failed:
             click.echo(f"error: {o.case_id} seed {o.seed}: {o.error}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--suite", "suite_name", required=True, help="Suite name in benchmarks/ or a path.")
+@click.option("--trials", type=click.IntRange(min=1), required=True,
+              help="Finished (complete or pruned) trials the study should reach.")
+@_shared_options
+@click.option("--storage", default=None,
+              help="Optuna storage URL (default sqlite:///<results-dir>/optuna.db; "
+                   "postgresql://... for many workers).")
+@click.option("--study-name", default=None, help="Default: <suite>-<profile>.")
+@click.option("--resume", is_flag=True, default=False,
+              help="Continue an existing study (without it, an existing study is an error).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@_fail_cleanly
+def sweep(suite_name, trials, profile, seeds, seed_count, data_root, tracking_uri, results_dir,
+          device, storage, study_name, resume, threads, progress):
+    """Sweep a suite's [search] space with Optuna (a study in an RDB; --resume continues it).
+
+    Its own command so that --resume means one thing per command: here, continue a study;
+    in `bench`, reuse checkpoints.
+    """
+    from gensuite.config import load_suite
+    from gensuite.sweep import SweepOptions, run_sweep
+
+    spec = load_suite(suite_name)
+    opts = _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_dir,
+                          device, threads, progress)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    summary = run_sweep(spec, opts, SweepOptions(
+        trials=trials, storage=storage, study_name=study_name, resume=resume), echo=click.echo)
+    best = summary["best"]
+    click.echo(f"{summary['finished_trials']} trials finished; best: "
+               f"{best['value']:.4g} with {best['params']}" if best else "no trial completed")
 
 
 @main.command()

@@ -2,9 +2,10 @@
 
 The objective builds the case's config from the trial, trains through the same loop as a bench
 run, reports the validation metric at each evaluation (pruning), and returns the last one —
-never the test metric, which would tune on the test set. A killed sweep resumes with
-``--resume``: completed trials stay in the storage; trials whose worker died are failed by
-Optuna's heartbeat and re-queued once by ``RetryFailedTrialCallback``.
+never the test metric, which would tune on the test set. Run by ``gensuite sweep``; a killed
+sweep resumes with ``gensuite sweep ... --resume``: completed trials stay in the storage;
+trials whose worker died are failed by Optuna's heartbeat and re-queued once by
+``RetryFailedTrialCallback``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def run_sweep(
     from gensuite.tracking import Tracker, default_tracking_uri
 
     if spec.search is None:
-        raise GensuiteError(f"{spec.path}: --trials needs a [search] table in the suite")
+        raise GensuiteError(f"{spec.path}: gensuite sweep needs a [search] table in the suite")
     search = spec.search
     results_dir = Path(bench.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

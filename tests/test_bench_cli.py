@@ -34,6 +34,7 @@ def test_help_is_instant_and_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "bench" in out.stdout and "report" in out.stdout and "ui" in out.stdout
+    assert "sweep" in out.stdout
 
 
 def test_bench_writes_records_and_mlflow_runs(tmp_path, suite_file):
@@ -151,6 +152,19 @@ def test_malformed_suite_is_a_one_line_error(tmp_path, suite_file):
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "defaults.train_wya: unknown parameter" in lines[0]
+
+
+@pytest.mark.parametrize("old", [["--trials", "8"], ["--storage", "sqlite:///x.db"],
+                                 ["--study-name", "s", "--resume"]])
+def test_bench_sweep_options_point_to_the_sweep_command(tmp_path, suite_file, old):
+    results = tmp_path / "r"
+    res = _bench(CliRunner(), suite_file, results, *old)
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    assert f"use `gensuite sweep --suite {suite_file} --trials N`" in lines[0]
+    assert not results.exists()  # nothing ran
+    assert "--trials" not in CliRunner().invoke(main, ["bench", "--help"]).output
 
 
 def test_list_shows_suites_plugins_and_data_presence(data_root):

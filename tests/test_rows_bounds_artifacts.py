@@ -182,7 +182,7 @@ def test_diverging_sweep_trial_fails_and_the_sweep_goes_on(tmp_path, monkeypatch
     monkeypatch.setattr(ProtoNet, "train_step", nan_in_second_trial)
     results = tmp_path / "r"
     res = CliRunner().invoke(main, [
-        "bench", "--suite", str(_suite(tmp_path, MINIMAL_SUITE)), "--profile", "smoke",
+        "sweep", "--suite", str(_suite(tmp_path, MINIMAL_SUITE)), "--profile", "smoke",
         "--results-dir", str(results), "--no-progress", "--trials", "3"])
     assert res.exit_code == 0, res.output
     study = optuna.load_study(study_name="mini-smoke", storage=f"sqlite:///{results}/optuna.db")

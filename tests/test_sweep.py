@@ -1,5 +1,5 @@
-"""Optuna sweeps: trials counted, existing studies refused without --resume, and a sweep
-killed mid-study resumes without losing a completed trial."""
+"""Optuna sweeps (``gensuite sweep``): trials counted, existing studies refused without --resume,
+a sweep killed mid-study resumes without losing a completed trial, and usage errors are one line."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from gensuite.cli import main
 
 def _sweep(results, suite_file, *extra):
     return CliRunner().invoke(main, [
-        "bench", "--suite", str(suite_file), "--profile", "smoke", "--results-dir",
+        "sweep", "--suite", str(suite_file), "--profile", "smoke", "--results-dir",
         str(results), "--no-progress", *extra])
 
 
@@ -41,6 +41,7 @@ def test_sweep_runs_and_resumes(tmp_path, suite_file):
 
     again = _sweep(results, suite_file, "--trials", "3")
     assert again.exit_code == 1 and "already exists" in again.output and "--resume" in again.output
+    assert len(again.output.strip().splitlines()) == 1 and "Traceback" not in again.output
 
     more = _sweep(results, suite_file, "--trials", "5", "--resume")
     assert more.exit_code == 0, more.output
@@ -75,7 +76,7 @@ def test_killed_sweep_resumes_without_losing_trials(tmp_path, suite_file):
     results = tmp_path / "r"
     results.mkdir()
     storage = f"sqlite:///{results / 'optuna.db'}"
-    cmd = [sys.executable, "-m", "gensuite.cli", "bench", "--suite", str(suite_file),
+    cmd = [sys.executable, "-m", "gensuite.cli", "sweep", "--suite", str(suite_file),
            "--profile", "smoke", "--results-dir", str(results), "--no-progress",
            "--trials", "500"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -107,3 +108,30 @@ def test_killed_sweep_resumes_without_losing_trials(tmp_path, suite_file):
     assert len(after.get("COMPLETE", [])) + len(after.get("PRUNED", [])) == target
     for trial in killed.get("COMPLETE", []):
         assert trial in after["COMPLETE"], "a completed trial was lost"
+
+
+def test_sweep_without_trials_fails_cleanly_and_creates_no_study(tmp_path, suite_file):
+    results = tmp_path / "r"
+    res = _sweep(results, suite_file)
+    assert res.exit_code == 2  # click's usage error, not a crash
+    assert "Missing option '--trials'" in res.output and "Traceback" not in res.output
+    assert not (results / "optuna.db").exists()
+
+
+def test_sweep_resume_of_a_missing_study_is_a_one_line_error(tmp_path, suite_file):
+    results = tmp_path / "r"
+    res = _sweep(results, suite_file, "--trials", "2", "--resume", "--study-name", "nope")
+    assert res.exit_code == 1, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "no study 'nope'" in lines[0] and "to resume" in lines[0]
+    assert "nope" not in {s.study_name for s in optuna.get_all_study_summaries(
+        f"sqlite:///{results / 'optuna.db'}")}
+
+
+def test_sweep_of_a_suite_without_search_space_is_a_one_line_error(tmp_path, suite_file):
+    text = suite_file.read_text()
+    suite_file.write_text(text[:text.index("[search]")])
+    res = _sweep(tmp_path / "r", suite_file, "--trials", "2")
+    assert res.exit_code == 1, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "gensuite sweep needs a [search] table" in lines[0]
