@@ -330,19 +330,19 @@ def _search(r: _Reader, case_ids: set[str]) -> SearchSpace:
     return SearchSpace(case=case, metric=metric, direction=direction, params=tuple(params))
 
 
-def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
-    """Parse a suite file (a path, or a name in ``benchmarks/``) into a SuiteSpec."""
-    path = resolve_suite_path(path_or_name)
-    raw = path.read_bytes()
+def _toml(path: Path, raw: bytes) -> dict[str, Any]:
+    """The suite file's bytes as a TOML document."""
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SuiteFileError(f"{path}: not valid TOML: {exc}") from None
-    top = _Reader(path, data)
+
+
+def _suite_header(top: _Reader, path: Path, raw: bytes) -> dict[str, Any]:
+    """The [suite] table, then the suite-wide dataset_options and defaults."""
     s = top.sub("suite")
-    name = s.get("name", str, required=True)
-    spec_kw: dict[str, Any] = dict(
-        name=name,
+    header: dict[str, Any] = dict(
+        name=s.get("name", str, required=True),
         title=s.get("title", str, required=True),
         algorithm=s.get("algorithm", str, required=True),
         dataset=s.get("dataset", str, required=True),
@@ -354,14 +354,23 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
         sha256=hashlib.sha256(raw).hexdigest(),
     )
     s.done()
-    spec_kw["dataset_options"] = dict(top.get("dataset_options", dict, {}))
-    spec_kw["defaults"] = dict(top.get("defaults", dict, {}))
+    header["dataset_options"] = dict(top.get("dataset_options", dict, {}))
+    header["defaults"] = dict(top.get("defaults", dict, {}))
+    return header
 
+
+def _known_profile(r: _Reader, pname: str) -> None:
+    """A key of ``r`` that must name one of PROFILES."""
+    if pname not in PROFILES:
+        raise r.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
+
+
+def _profiles(top: _Reader) -> dict[str, Profile]:
+    """The [profiles.*] tables; every profile must be there."""
     profiles_r = top.sub("profiles")
     profiles = {}
     for pname in profiles_r.data:
-        if pname not in PROFILES:
-            raise profiles_r.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
+        _known_profile(profiles_r, pname)
         p = profiles_r.sub(pname)
         seeds = p.get("seeds", list, [0])
         if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
@@ -377,8 +386,11 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
     missing = [p for p in PROFILES if p not in profiles]
     if missing:
         raise top.error("profiles", f"every suite supports all profiles; missing {missing}")
-    spec_kw["profiles"] = profiles
+    return profiles
 
+
+def _tables(top: _Reader) -> dict[str, Table]:
+    """The [tables.*] tables, in file order."""
     tables_r = top.sub("tables")
     tables = {}
     for tid in tables_r.data:
@@ -389,59 +401,84 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
         )
         t.done()
     tables_r.done()
-    spec_kw["tables"] = tables
+    return tables
 
-    cases = []
+
+def _cases(
+    top: _Reader, profiles: dict[str, Profile], tables: dict[str, Table]
+) -> tuple[Case, ...]:
+    """The [[cases]] array; ids are unique and each names an existing table."""
+    cases: list[Case] = []
     seen_ids: set[str] = set()
     for i, raw_case in enumerate(top.get("cases", list, required=True)):
-        c = top.item("cases", i, raw_case)
-        cid = c.get("id", str, required=True)
-        if not _CASE_ID.fullmatch(cid):  # it names a folder under results/
-            raise c.error("id", f"{cid!r}: use letters, digits, '.', '_' and '-', starting "
-                               "with a letter or digit")
-        if cid in seen_ids:
-            raise c.error("id", f"duplicate case id {cid!r}")
-        seen_ids.add(cid)
-        table = c.get("table", str, required=True)
-        if table not in tables:
-            raise c.error("table", f"no [tables.{table}] in this suite")
-        rep = c.sub("reported", None) if "reported" in c.data else None
-        case_profiles = c.sub("profiles")
-        for pname in case_profiles.data:
-            if pname not in PROFILES:
-                raise case_profiles.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
-            case_profiles.get(pname, dict)
-        case_profiles.done()
-        schedules_r = c.sub("schedules")
-        schedules = {}
-        for pname in schedules_r.data:
-            if pname not in PROFILES:
-                raise schedules_r.error(pname, f"unknown profile (one of {', '.join(PROFILES)})")
-            if pname not in profiles:
-                raise schedules_r.error(pname, f"no [profiles.{pname}] in this suite")
-            base = dataclasses.asdict(profiles[pname].schedule)
-            sched_r = schedules_r.sub(pname)
-            schedules[pname] = _schedule(_Reader(path, {**base, **sched_r.data},
-                                                 sched_r.path))
-        schedules_r.done()
-        cases.append(
-            Case(
-                id=cid, table=table, row=c.get("row", str, required=True),
-                params=dict(c.get("params", dict, {})),
-                dataset=c.get("dataset", str, None),
-                dataset_options=dict(c.get("dataset_options", dict, {})),
-                reported=_reported(rep) if rep is not None else None,
-                reference_note=c.get("reference_note", str, "no published reference"),
-                profiles={k: dict(v) for k, v in case_profiles.data.items()},
-                metric=c.get("metric", str, None),
-                schedules=schedules,
-            )
-        )
-        c.done()
+        case = _case(top.item("cases", i, raw_case), profiles, tables, seen_ids)
+        seen_ids.add(case.id)
+        cases.append(case)
     if not cases:
         raise top.error("cases", "a suite needs at least one case")
-    spec_kw["cases"] = tuple(cases)
+    return tuple(cases)
 
+
+def _case(
+    c: _Reader, profiles: dict[str, Profile], tables: dict[str, Table], seen_ids: set[str]
+) -> Case:
+    """One [[cases]] entry; ``seen_ids`` are the ids of the cases before it."""
+    cid = c.get("id", str, required=True)
+    if not _CASE_ID.fullmatch(cid):  # it names a folder under results/
+        raise c.error("id", f"{cid!r}: use letters, digits, '.', '_' and '-', starting "
+                           "with a letter or digit")
+    if cid in seen_ids:
+        raise c.error("id", f"duplicate case id {cid!r}")
+    table = c.get("table", str, required=True)
+    if table not in tables:
+        raise c.error("table", f"no [tables.{table}] in this suite")
+    # only a present [reported] counts as a seen key, as the unknown-key message lists them
+    rep = c.sub("reported", None) if "reported" in c.data else None
+    case_profiles = _case_profiles(c)
+    schedules = _case_schedules(c, profiles)
+    case = Case(
+        id=cid, table=table, row=c.get("row", str, required=True),
+        params=dict(c.get("params", dict, {})),
+        dataset=c.get("dataset", str, None),
+        dataset_options=dict(c.get("dataset_options", dict, {})),
+        reported=_reported(rep) if rep is not None else None,
+        reference_note=c.get("reference_note", str, "no published reference"),
+        profiles=case_profiles,
+        metric=c.get("metric", str, None),
+        schedules=schedules,
+    )
+    c.done()
+    return case
+
+
+def _case_profiles(c: _Reader) -> dict[str, dict[str, Any]]:
+    """A case's [profiles] table: profile → parameter overrides."""
+    case_profiles = c.sub("profiles")
+    for pname in case_profiles.data:
+        _known_profile(case_profiles, pname)
+        case_profiles.get(pname, dict)
+    case_profiles.done()
+    return {k: dict(v) for k, v in case_profiles.data.items()}
+
+
+def _case_schedules(c: _Reader, profiles: dict[str, Profile]) -> dict[str, Schedule]:
+    """A case's [schedules] table: profile → that profile's schedule with these keys replaced."""
+    schedules_r = c.sub("schedules")
+    schedules = {}
+    for pname in schedules_r.data:
+        _known_profile(schedules_r, pname)
+        if pname not in profiles:
+            raise schedules_r.error(pname, f"no [profiles.{pname}] in this suite")
+        base = dataclasses.asdict(profiles[pname].schedule)
+        sched_r = schedules_r.sub(pname)
+        schedules[pname] = _schedule(_Reader(sched_r.file, {**base, **sched_r.data},
+                                             sched_r.path))
+    schedules_r.done()
+    return schedules
+
+
+def _checks(top: _Reader, case_ids: set[str]) -> tuple[Check, ...]:
+    """The [[checks]] array; every pair names two of this suite's cases."""
     checks = []
     for i, raw_check in enumerate(top.get("checks", list, [])):
         k = top.item("checks", i, raw_check)
@@ -450,7 +487,7 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
             if not (isinstance(pair, list) and len(pair) == 2):
                 raise k.error("pairs", "each pair is [left_case, right_case]")
             for cid in pair:
-                if cid not in seen_ids:
+                if cid not in case_ids:
                     raise k.error("pairs", f"no case {cid!r} in this suite")
         kind = k.get("kind", str, "greater")
         if kind not in ("greater", "less"):
@@ -463,22 +500,45 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
             )
         )
         k.done()
-    spec_kw["checks"] = tuple(checks)
-    spec_kw["search"] = _search(top.sub("search"), seen_ids) if "search" in data else None
+    return tuple(checks)
+
+
+def _compare_figures(top: _Reader, case_ids: set[str]) -> tuple[CompareFigure, ...]:
+    """The [[compare_figures]] array; ``case`` must be one of this suite's cases."""
     figures = []
     for i, raw_fig in enumerate(top.get("compare_figures", list, [])):
         f = top.item("compare_figures", i, raw_fig)
         fig = CompareFigure(**{k: f.get(k, str, required=True) for k in (
             "id", "title", "source", "case", "artifact", "other_suite", "other_case",
             "other_artifact")})
-        if fig.case not in seen_ids:
+        if fig.case not in case_ids:
             raise f.error("case", f"no case {fig.case!r} in this suite")
         f.done()
         figures.append(fig)
-    spec_kw["compare_figures"] = tuple(figures)
+    return tuple(figures)
+
+
+def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
+    """Parse a suite file (a path, or a name in ``benchmarks/``) into a SuiteSpec."""
+    path = resolve_suite_path(path_or_name)
+    raw = path.read_bytes()
+    top = _Reader(path, _toml(path, raw))
+    # sections in this order: an error in an earlier one is the one reported
+    header = _suite_header(top, path, raw)
+    profiles = _profiles(top)
+    tables = _tables(top)
+    cases = _cases(top, profiles, tables)
+    case_ids = {c.id for c in cases}
+    checks = _checks(top, case_ids)
+    # only a present [search] counts as a seen key, as the unknown-key message lists them
+    search = _search(top.sub("search"), case_ids) if "search" in top.data else None
+    compare_figures = _compare_figures(top, case_ids)
     top.done()
 
-    spec = SuiteSpec(**spec_kw)
+    spec = SuiteSpec(
+        **header, profiles=profiles, tables=tables, cases=cases, checks=checks, search=search,
+        compare_figures=compare_figures,
+    )
     if validate:
         validate_suite(spec)
     return spec
