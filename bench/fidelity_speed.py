@@ -46,9 +46,9 @@ def load_mnist(args: argparse.Namespace) -> tuple[Any, Any]:
     """MNIST train[:n] and test[:n] through gensuite's loader (uint8, 1x28x28)."""
     import gensuite.data  # noqa: F401 (registers the datasets)
     from gensuite.data.root import DataRoot
-    from gensuite.registry import get_dataset
+    from gensuite.plugins import datasets
 
-    data = get_dataset("mnist")(DataRoot(args.data_root))
+    data = datasets().get("mnist")(DataRoot(args.data_root))
     return data.train_images[: args.n], data.test_images[: args.n]
 
 
@@ -59,17 +59,18 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     if args.extractor in ("auto", "torch-fidelity", "fid-helper"):
         spec = inception_extractor(prefer=args.extractor, weights_path=args.weights_path)
         return {**spec.metric_kwargs(), "description": spec.description}
-    if args.extractor == "domain":  # gensuite's MNIST classifier, trained on a cache miss
-        from gensuite.metrics import domain
+    if args.extractor == "domain":  # gensuite's MNIST evaluation classifier (cache miss: trains)
+        from gensuite.evaluators.classifier import default_cache_dir, load_or_train
+        from gensuite.metrics.classifier import register_classifier_extractor
 
-        clf = domain.load_or_train(
+        clf = load_or_train(
             "mnist",
             args.domain_arch,
             args.domain_seed,
-            cache_dir=domain.default_cache_dir(),
+            cache_dir=default_cache_dir(),
             data_root=args.data_root,
         )
-        spec = domain.register_domain_extractor(clf)
+        spec = register_classifier_extractor(clf)
         return {**spec.metric_kwargs(), "description": spec.description}
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 

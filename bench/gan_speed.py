@@ -34,7 +34,7 @@ def synthetic_data(n: int, channels: int, size: int, seed: int):
     import torch
 
     from gensuite.api import DatasetInfo
-    from gensuite.data.images import ImageClassData
+    from gensuite.data.containers import ImageClassData
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)

@@ -35,15 +35,15 @@ def load_data(args: argparse.Namespace) -> tuple[Any, str]:
     import torch
 
     from gensuite.api import DatasetInfo
-    from gensuite.data.episodes import FewShotData
+    from gensuite.data.containers import FewShotData
     from gensuite.errors import GensuiteError
 
     if not args.synthetic:
         try:
             from gensuite.data.root import DataRoot
-            from gensuite.registry import get_dataset
+            from gensuite.plugins import datasets
 
-            data = get_dataset("omniglot-vinyals")(DataRoot(args.data_root))
+            data = datasets().get("omniglot-vinyals")(DataRoot(args.data_root))
             return data, f"omniglot-vinyals ({data.train.shape[0]} training classes)"
         except GensuiteError as exc:
             print(f"real data unavailable ({exc}); using synthetic data of the same shape")

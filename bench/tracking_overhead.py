@@ -53,10 +53,10 @@ def main() -> None:
 
     from gensuite.algorithms.protonet import ProtoNet
     from gensuite.data.root import DataRoot
-    from gensuite.registry import get_dataset
+    from gensuite.plugins import datasets
     from gensuite.tracking import Tracker
 
-    data = get_dataset("omniglot-vinyals")(DataRoot(args.data_root))
+    data = datasets().get("omniglot-vinyals")(DataRoot(args.data_root))
     config = ProtoNet.Config(train_way=5, train_shot=5, train_query=15, test_way=5,
                              test_shot=5, test_episodes=10)
     schedule = Schedule(steps=args.steps, eval_every=args.eval_every, val_episodes=20)
@@ -67,7 +67,7 @@ def main() -> None:
             timed = Timed(tracker.callback(run_id))
             algo = ProtoNet(config, data, ctx)
             t0 = time.perf_counter()
-            run_loop(algo, schedule, fingerprint="bench", callbacks=[timed])
+            run_loop(algo, schedule, train_key="bench", callbacks=[timed])
             wall = time.perf_counter() - t0
     print(f"device {args.device}, {torch.get_num_threads()} threads, {args.steps} episodes "
           f"(5-way 5-shot 15-query), validation every {args.eval_every}")

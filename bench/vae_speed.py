@@ -37,15 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
 
+    from gensuite.algorithms import vae_evaluation
     from gensuite.api import RunContext, eval_only_fields
     from gensuite.config import load_suite
     from gensuite.data.root import DataRoot
-    from gensuite.registry import get_algorithm, get_dataset
+    from gensuite.plugins import algorithms, datasets
 
     torch.set_num_threads(args.threads)
     spec = load_suite(args.suite)
     profile = spec.profiles[args.profile]
-    algo_cls = get_algorithm(spec.algorithm)
+    algo_cls = algorithms().get(spec.algorithm)
     eval_keys = eval_only_fields(algo_cls.Config)
     models: dict[str, tuple[str, object]] = {}
     for case in spec.cases:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         train_part = {k: v for k, v in dataclasses.asdict(config).items() if k not in eval_keys}
         models.setdefault(repr(sorted(train_part.items())), (case.id, config))
     ds_name, ds_options = spec.dataset_for(spec.cases[0])
-    data = get_dataset(ds_name)(DataRoot(), **ds_options)
+    data = datasets().get(ds_name)(DataRoot(), **ds_options)
     print(f"load average {os.getloadavg()[0]:.2f} (other processes slow every figure down)")
     print(f"{spec.name} / {args.profile}: {len(spec.cases)} cases, {len(models)} trained models, "
           f"{profile.schedule.steps} steps each; torch {torch.__version__}, "
@@ -76,15 +77,15 @@ def main(argv: list[str] | None = None) -> None:
         val_s = time.perf_counter() - t0
         n_val = math.ceil(profile.schedule.steps / max(profile.schedule.eval_every, 1))
         k = config.iw_samples
-        n_test = len(vae._test)
+        n_test = len(vae.test_images)
         t0, c0 = time.perf_counter(), time.process_time()
-        vae.log_likelihood_per_image(vae._test[: args.slice], k, seed=1)
+        vae.log_likelihood_per_image(vae.test_images[: args.slice], k, seed=1)
         iw_s = (time.perf_counter() - t0) / args.slice * n_test
         iw_cpu = (time.process_time() - c0) / args.slice * n_test
         fid_s = 0.0
         if config.fid_samples and not args.no_fid:
             t0 = time.perf_counter()
-            vae._fidelity()
+            vae_evaluation.fidelity(vae)
             fid_s = time.perf_counter() - t0
         model_s = train_s + val_s * (n_val + 2) + iw_s + fid_s
         total += model_s

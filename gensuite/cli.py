@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
+from gensuite.api import PROFILES
 from gensuite.errors import GensuiteError, MissingDataError
-
-PROFILES = ("smoke", "quick", "paper")
 
 
 def _shared_options(func):
@@ -175,11 +174,13 @@ def report(suites, results_dir, reports_dir, profiles):
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @_fail_cleanly
 def list_(data_root):
-    """List suites, plug-ins and datasets (with whether each is in the data root)."""
+    """List suites, plug-ins (and the package each came from) and datasets (with whether each
+    is in the data root); third-party plug-in packages that failed to load, one line each."""
     from gensuite.config import list_suites, load_suite
     from gensuite.data.root import DataRoot
-    from gensuite.registry import ALGORITHMS, DATASETS
+    from gensuite.plugins import algorithms, datasets, load_plugins
 
+    loaded = load_plugins()
     click.echo("suites:")
     for name in list_suites():
         try:
@@ -188,18 +189,22 @@ def list_(data_root):
         except GensuiteError as exc:
             click.echo(f"  {name:24} INVALID: {exc}")
     click.echo("plug-ins:")
-    for name in ALGORITHMS.names():
-        doc = (ALGORITHMS.get(name).__doc__ or "").strip().splitlines()
-        click.echo(f"  {name:24} {doc[0] if doc else ''}")
+    for name in algorithms().names():
+        entry = algorithms().entry(name)
+        doc = (entry.obj.__doc__ or "").strip().splitlines()
+        click.echo(f"  {name:24} [{entry.origin}] {doc[0] if doc else ''}")
+    for name, cause in loaded.broken.items():
+        click.echo(f"  BROKEN plug-in package {name!r}: {cause}")
     root = DataRoot(data_root)
     click.echo("datasets (data roots: " + ", ".join(map(str, root.candidates)) + "):")
-    for name in DATASETS.names():
-        probe = getattr(DATASETS.get(name), "probe", None)
+    for name in datasets().names():
+        entry = datasets().entry(name)
+        probe = entry.meta.get("probe")
         try:
             shown = f"present: {probe(root).parent}" if probe else "(no presence check)"
         except MissingDataError:
             shown = "MISSING (gensuite bench names what to get and where)"
-        click.echo(f"  {name:24} {shown}")
+        click.echo(f"  {name:24} [{entry.origin}] {shown}")
 
 
 @main.command()

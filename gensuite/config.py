@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gensuite.api import Schedule
+from gensuite.api import PROFILES, Schedule
 from gensuite.errors import GensuiteError, SuiteFileError
 
-PROFILES = ("smoke", "quick", "paper")
+__all__ = ["PROFILES", "SuiteSpec", "list_suites", "load_suite", "validate_suite"]
 SUITES_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -190,15 +190,16 @@ class SuiteSpec:
             "case_order": [c.id for c in self.cases],
             "table_order": list(self.tables),
             # every case's row label and reference, so a report can place cases not yet run
-            "cases": {
-                c.id: {
-                    "id": c.id, "table": c.table, "row": c.row,
-                    "reported": dataclasses.asdict(c.reported) if c.reported else None,
-                    "reference_note": c.reference_note,
-                    "metric": c.metric or self.metric,
-                }
-                for c in self.cases
-            },
+            "cases": {c.id: self.case_summary(c) for c in self.cases},
+        }
+
+    def case_summary(self, case: Case) -> dict[str, Any]:
+        """A case as records and reports show it: row label, reported number, metric."""
+        return {
+            "id": case.id, "table": case.table, "row": case.row,
+            "reported": dataclasses.asdict(case.reported) if case.reported else None,
+            "reference_note": case.reference_note,
+            "metric": self.metric_for(case),
         }
 
 
@@ -545,24 +546,35 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
 
 
 def validate_suite(spec: SuiteSpec) -> None:
-    """Check names against the registries and every case's parameters against the plug-in."""
-    from gensuite.registry import ALGORITHMS, DATASETS
+    """Check names against the registries, every case's parameters against the plug-in, and
+    that each dataset gives the kind of data the plug-in takes (``Config.data_type``)."""
+    from gensuite.plugins import algorithms, datasets, load_plugins
 
+    algos, dsets = algorithms(), datasets()
     f = spec.path
-    if spec.algorithm not in ALGORITHMS:
-        known = ", ".join(ALGORITHMS.names())
+    if spec.algorithm not in algos:
+        known = ", ".join(algos.names())
+        broken = "".join(f"; plug-in package {name!r} failed to load: {cause}"
+                         for name, cause in load_plugins().broken.items())
         raise SuiteFileError(
-            f"{f}: suite.algorithm: unknown plug-in {spec.algorithm!r}; known: {known}"
+            f"{f}: suite.algorithm: unknown plug-in {spec.algorithm!r}; known: {known}{broken}"
         )
-    config_cls = ALGORITHMS.get(spec.algorithm).Config
+    config_cls = algos.get(spec.algorithm).Config
     fields = {fl.name for fl in dataclasses.fields(config_cls)}
-    datasets = [("suite.dataset", spec.dataset)] + [
+    named = [("suite.dataset", spec.dataset)] + [
         (f"cases[{i}].dataset", c.dataset) for i, c in enumerate(spec.cases) if c.dataset
     ]
-    for key, ds in datasets:
-        if ds not in DATASETS:
-            known = ", ".join(DATASETS.names())
+    for key, ds in named:
+        if ds not in dsets:
+            known = ", ".join(dsets.names())
             raise SuiteFileError(f"{f}: {key}: unknown dataset {ds!r}; known: {known}")
+        gives = dataset_type(dsets.get(ds))
+        takes = config_cls.data_type
+        if gives is not None and not issubclass(gives, takes):
+            raise SuiteFileError(
+                f"{f}: {key}: dataset {ds!r} gives {gives.__name__}; plug-in "
+                f"{spec.algorithm!r} takes {takes.__name__}"
+            )
     hints = typing.get_type_hints(config_cls)
     for where, params in _param_tables(spec):
         for k, v in params.items():
@@ -589,6 +601,16 @@ def validate_suite(spec: SuiteSpec) -> None:
                     f"{f}: search.params.{p.name}: unknown parameter of algorithm "
                     f"{spec.algorithm!r}"
                 )
+
+
+def dataset_type(builder: Any) -> type | None:
+    """The container class a dataset builder returns, from its return annotation (None when it
+    has none that resolves to a class)."""
+    try:
+        hint = typing.get_type_hints(builder).get("return")
+    except Exception:  # an unresolvable annotation: the kind is checked when the data is built
+        return None
+    return hint if isinstance(hint, type) else None
 
 
 def _matches(value: Any, hint: Any) -> bool:

@@ -6,16 +6,18 @@ seed, profile, schedule, git commit, environment, data fingerprint). Layout::
 
     results/<suite>/<profile>/<case>/seed<seed>_<UTC time>_<id>.json
 
-Schema (``schema: gensuite.result/1``): suite (snapshot), case {id, table, row, reported,
-reference_note}, algorithm, profile, seed, config, schedule, dataset {name, options,
-description, files, fingerprint, stands_in_for}, metrics {name: Estimate dict}, curves {train:
+Schema (``schema: gensuite.result/1``, built by ``run_description`` + ``make_record`` only):
+suite (snapshot), case {id, table, row, reported, reference_note, metric}, algorithm, profile,
+seed, config, schedule, profile_note, dataset {name, options, description, files, fingerprint,
+stands_in_for}, metrics {name: Estimate dict}, curves {train:
 [{step, ...}], val: [{step, ...}]}, status (finished | failed | diverged), error, train_key,
-timing {started, finished, wall_s}, provenance {...}, tracking {uri, experiment, run_id},
-artifacts [paths relative to the record's folder].
+trained_in_this_run, timing {started, finished, wall_s, train_s}, provenance {...}, tracking
+{uri, experiment, run_id}, artifacts [paths relative to the record's folder].
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -23,9 +25,52 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gensuite.runner import PreparedCase
 
 SCHEMA = "gensuite.result/1"
+
+
+def run_description(prepared: PreparedCase, provenance: dict[str, Any]) -> dict[str, Any]:
+    """What a run is, known before it trains: the record's first half (also logged to MLflow as
+    resolved_config.json)."""
+    spec, case = prepared.spec, prepared.case
+    return {
+        "suite": {**spec.snapshot(), "tolerance": spec.tolerance},
+        "case": spec.case_summary(case),
+        "algorithm": spec.algorithm,
+        "profile": prepared.ctx.profile,
+        "seed": prepared.ctx.seed,
+        "config": dataclasses.asdict(prepared.config),
+        "schedule": dataclasses.asdict(prepared.ctx.schedule),
+        "profile_note": spec.profiles[prepared.ctx.profile].note,
+        "dataset": {
+            "name": prepared.dataset_name, "options": prepared.dataset_options,
+            "description": prepared.data.info.description,
+            "files": sorted(p.name for p in prepared.data.info.files),
+            "fingerprint": prepared.data_fingerprint,
+            "stands_in_for": prepared.data.info.stands_in_for,
+        },
+        "train_key": prepared.train_key,
+        "provenance": provenance,
+    }
+
+
+def make_record(
+    description: dict[str, Any], *, status: str, error: str | None,
+    metrics: dict[str, Any], curves: dict[str, list], trained_in_this_run: bool,
+    timing: dict[str, Any], tracking: dict[str, Any], artifacts: list[str],
+) -> dict[str, Any]:
+    """The whole record: the run's description plus what came of it (see the module docstring
+    for the schema). The one place a record's fields are named."""
+    return {
+        "schema": SCHEMA, **description,
+        "metrics": metrics, "curves": curves, "status": status, "error": error,
+        "trained_in_this_run": trained_in_this_run, "timing": timing, "tracking": tracking,
+        "artifacts": artifacts,
+    }
 
 
 def record_path(results_dir: Path, suite: str, profile: str, case_id: str, seed: int) -> Path:
@@ -35,7 +80,7 @@ def record_path(results_dir: Path, suite: str, profile: str, case_id: str, seed:
 
 
 def write_record(path: Path, record: dict[str, Any]) -> Path:
-    """Write atomically and refuse to overwrite an existing record."""
+    """Write a ``make_record`` result atomically; refuse to overwrite an existing record."""
     return write_new_json(path, {"schema": SCHEMA, **record})
 
 

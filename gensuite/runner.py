@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gensuite.api import RunContext, eval_only_fields
+from gensuite.api import EvalResult, RunContext, eval_only_fields
 from gensuite.config import Case, SuiteSpec
 from gensuite.errors import DivergedError, GensuiteError
-from gensuite.records import record_path, write_record
+from gensuite.records import make_record, record_path, run_description, write_record
 from gensuite.repro import PROJECT_ROOT, config_hash, provenance, seed_everything
 from gensuite.train.loop import Callback, LoopResult, run_loop
 
@@ -36,6 +36,17 @@ class BenchOptions:
     threads: int | None = None
     resume: bool = True  # reuse/resume checkpoints of the same configuration
     progress: bool = False
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A trained model's evaluation, shared by the rows of one invocation that have the same
+    model *and* evaluation settings (rows differing only in the metric they show): trained,
+    tested and drawn once, however many rows read it."""
+
+    loop: LoopResult
+    result: EvalResult
+    artifacts: tuple[Path, ...]  # absolute paths, in the first such row's folder
 
 
 @dataclass
@@ -99,16 +110,16 @@ class _DataCache:
         self._cache: dict[str, tuple[Any, str]] = {}
 
     def get(self, name: str, options: dict[str, Any]) -> tuple[Any, str]:
-        from gensuite.data.fingerprint import fingerprint
-        from gensuite.registry import get_dataset
+        from gensuite.data.fingerprint import dataset_fingerprint
+        from gensuite.plugins import datasets
 
         key = config_hash({"name": name, "options": options})
         if key not in self._cache:
             try:
-                data = get_dataset(name)(self.root, **options)
+                data = datasets().get(name)(self.root, **options)
             except TypeError as exc:
                 raise GensuiteError(f"dataset {name!r}: bad dataset_options: {exc}") from None
-            self._cache[key] = (data, fingerprint(data.info.files))
+            self._cache[key] = (data, dataset_fingerprint(data.info))
         return self._cache[key]
 
 
@@ -116,13 +127,16 @@ def prepare_case(
     spec: SuiteSpec, case: Case, *, profile: str, seed: int, device: str,
     data: _DataCache, progress: bool = False, overrides: dict[str, Any] | None = None,
 ) -> PreparedCase:
-    from gensuite.registry import get_algorithm
+    from gensuite.plugins import algorithms
 
-    algo_cls = get_algorithm(spec.algorithm)
+    algo_cls = algorithms().get(spec.algorithm)
     params = {**spec.resolve_params(case, profile), **(overrides or {})}
     config = algo_cls.Config(**params)
     ds_name, ds_options = spec.dataset_for(case)
     dataset, fp = data.get(ds_name, ds_options)
+    if not isinstance(dataset, algo_cls.Config.data_type):
+        raise GensuiteError(f"dataset {ds_name!r} gave {type(dataset).__name__}; plug-in "
+                            f"{spec.algorithm!r} takes {algo_cls.Config.data_type.__name__}")
     schedule = spec.schedule_for(case, profile)
     ctx = RunContext(seed=seed, device=device, data_root=data.explicit, profile=profile,
                      schedule=schedule, progress=progress)
@@ -149,7 +163,7 @@ def train(
     prepared: PreparedCase, *, checkpoint: Path | None, callbacks: list[Callback] = (),
 ) -> tuple[Any, LoopResult]:
     algo = prepared.build()
-    result = run_loop(algo, prepared.ctx.schedule, fingerprint=prepared.train_key,
+    result = run_loop(algo, prepared.ctx.schedule, train_key=prepared.train_key,
                       checkpoint_path=checkpoint, callbacks=list(callbacks),
                       progress=prepared.ctx.progress)
     return algo, result
@@ -176,12 +190,12 @@ def run_suite(
                       f"gensuite/{spec.name}", artifact_root=results_dir / "mlartifacts")
     data = _DataCache(opts.data_root)
     outcomes = []
-    drawn: dict[str, list[Path]] = {}  # figures already drawn in this invocation, by model
+    evaluated: dict[str, Evaluated] = {}  # this invocation's evaluations, by evaluation_key
     for case in cases:
         for seed in seeds:
             echo(f"[{spec.name}/{opts.profile}] {case.id} seed {seed}: {case.row}")
             outcome = run_case(spec, case, opts=opts, seed=seed, device=device, data=data,
-                               tracker=tracker, drawn=drawn)
+                               tracker=tracker, evaluated=evaluated)
             shown = ", ".join(f"{k} {v['mean']:.2f}±{v['ci95']:.2f}{v['unit']}"
                               for k, v in outcome.metrics.items())
             echo(f"  → {outcome.status}: {shown or outcome.error}")
@@ -191,62 +205,47 @@ def run_suite(
 
 def run_case(
     spec: SuiteSpec, case: Case, *, opts: BenchOptions, seed: int, device: str,
-    data: _DataCache, tracker, drawn: dict[str, list[Path]] | None = None,
+    data: _DataCache, tracker, evaluated: dict[str, Evaluated] | None = None,
 ) -> CaseOutcome:
-    """Train (or reuse a finished checkpoint), test, log to MLflow and write the record."""
+    """Train (or reuse a finished checkpoint, or this invocation's evaluation of the same model
+    and settings), test, log to MLflow and write the record."""
     started = datetime.now(UTC)
     t0 = time.perf_counter()
+    evaluated = {} if evaluated is None else evaluated
     prepared = prepare_case(spec, case, profile=opts.profile, seed=seed, device=device,
                             data=data, progress=opts.progress)
+    key = evaluation_key(prepared)
     ckpt = checkpoint_path(opts.results_dir, prepared)
-    if not opts.resume and ckpt.exists():
+    if not opts.resume and ckpt.exists() and key not in evaluated:
         ckpt.unlink()
     env = provenance(device)
-    record: dict[str, Any] = {
-        "suite": {**spec.snapshot(), "tolerance": spec.tolerance},
-        "case": {
-            "id": case.id, "table": case.table, "row": case.row,
-            "reported": dataclasses.asdict(case.reported) if case.reported else None,
-            "reference_note": case.reference_note,
-            "metric": spec.metric_for(case),
-        },
-        "algorithm": spec.algorithm,
-        "profile": opts.profile,
-        "seed": seed,
-        "config": dataclasses.asdict(prepared.config),
-        "schedule": dataclasses.asdict(prepared.ctx.schedule),
-        "profile_note": spec.profiles[opts.profile].note,
-        "dataset": {
-            "name": prepared.dataset_name, "options": prepared.dataset_options,
-            "description": prepared.data.info.description,
-            "files": sorted(p.name for p in prepared.data.info.files),
-            "fingerprint": prepared.data_fingerprint,
-            "stands_in_for": prepared.data.info.stands_in_for,
-        },
-        "train_key": prepared.train_key,
-        "provenance": env,
-    }
+    description = run_description(prepared, env)
     tags = {"suite": spec.name, "case": case.id, "profile": opts.profile, "seed": seed,
             "data_fingerprint": prepared.data_fingerprint, "train_key": prepared.train_key,
             **{k: v for k, v in env.items() if k != "packages"},
             "packages": env["packages"]}
     status, error, metrics, loop = "finished", None, {}, LoopResult(steps=0)
-    run_id, artifacts = None, []
+    run_id, artifacts, trained = None, [], False
     path = record_path(opts.results_dir, spec.name, opts.profile, case.id, seed)
     try:
-        with tracker.run(f"{case.id}/seed{seed}", params={"config": record["config"],
-                         "schedule": record["schedule"], "dataset": record["dataset"]},
-                         tags=tags) as run_id:
-            tracker.log_dict(run_id, record, "resolved_config.json")
-            algo, loop = train(prepared, checkpoint=ckpt,
-                               callbacks=[tracker.callback(run_id)])
-            estimates = algo.test()
-            metrics = {k: e.to_dict() for k, e in estimates.items()}
-            tracker.log_metrics(run_id, {f"test/{k}": e.mean for k, e in estimates.items()},
+        with tracker.run(f"{case.id}/seed{seed}", params={"config": description["config"],
+                         "schedule": description["schedule"],
+                         "dataset": description["dataset"]}, tags=tags) as run_id:
+            tracker.log_dict(run_id, description, "resolved_config.json")
+            if key not in evaluated:
+                evaluated[key] = _train_and_evaluate(prepared, ckpt, path, tracker, run_id)
+                trained = not evaluated[key].loop.reused
+            done = evaluated[key]
+            loop = done.loop
+            metrics = {k: e.to_dict() for k, e in done.result.metrics.items()}
+            tracker.log_metrics(run_id, {f"test/{k}": e.mean
+                                         for k, e in done.result.metrics.items()},
                                 step=loop.steps)
-            tracker.set_tags(run_id, {"reused_checkpoint": loop.reused})
-            artifacts = _write_artifacts(algo, path, tracker, run_id, prepared,
-                                         {} if drawn is None else drawn)
+            tracker.set_tags(run_id, {"reused_checkpoint": not trained})
+            for f in done.artifacts:
+                tracker.log_artifact(run_id, f)
+            base = path.parent.resolve()
+            artifacts = [Path(os.path.relpath(f, base)).as_posix() for f in done.artifacts]
             png = _curve_png(loop, ckpt.with_suffix(".curves.png"), f"{spec.name}: {case.row}")
             if png is not None:
                 tracker.log_artifact(run_id, png)
@@ -261,23 +260,34 @@ def run_case(
         else:  # anything else is a bug: keep the traceback
             log.exception("case %s failed", case.id)
     finished = datetime.now(UTC)
-    record.update({
-        "metrics": metrics,
-        "curves": {"train": loop.train_curve, "val": loop.val_curve},
-        "status": status,
-        "error": error,
-        "trained_in_this_run": not loop.reused,
-        "timing": {
+    record = make_record(
+        description, status=status, error=error, metrics=metrics,
+        curves={"train": loop.train_curve, "val": loop.val_curve},
+        trained_in_this_run=trained,
+        timing={
             "started": started.isoformat(timespec="seconds"),
             "finished": finished.isoformat(timespec="seconds"),
             "wall_s": round(time.perf_counter() - t0, 2),
             "train_s": round(loop.train_seconds, 2),
         },
-        "tracking": {"uri": tracker.uri, "experiment": tracker.experiment, "run_id": run_id},
-        "artifacts": artifacts,
-    })
+        tracking={"uri": tracker.uri, "experiment": tracker.experiment, "run_id": run_id},
+        artifacts=artifacts,
+    )
     path = write_record(path, record)
     return CaseOutcome(case.id, seed, status, path, error or "", metrics)
+
+
+def _train_and_evaluate(prepared: PreparedCase, ckpt: Path, record: Path, tracker,
+                        run_id: str) -> Evaluated:
+    """Train (or resume), test, and let the plug-in draw its figures beside ``record``."""
+    algo, loop = train(prepared, checkpoint=ckpt, callbacks=[tracker.callback(run_id)])
+    result = algo.test(loop.curves)
+    out = artifact_dir(record)
+    out.mkdir(parents=True, exist_ok=True)
+    files = sorted({Path(f).resolve() for f in algo.write_artifacts(out, result, loop.curves)})
+    if not files:
+        out.rmdir()
+    return Evaluated(loop=loop, result=result, artifacts=tuple(files))
 
 
 def artifact_dir(record: Path) -> Path:
@@ -285,30 +295,11 @@ def artifact_dir(record: Path) -> Path:
     return record.with_suffix("")
 
 
-def figure_key(train_key: str, config: dict[str, Any], seed: int) -> str:
-    """Rows with the same trained model *and* the same evaluation settings draw the same
-    figures (a cGAN asked for 4s and for 9s do not)."""
-    return config_hash({"train": train_key, "config": config, "seed": seed})
-
-
-def _write_artifacts(algo, record: Path, tracker, run_id: str, prepared: PreparedCase,
-                     drawn: dict[str, list[Path]]) -> list[str]:
-    """Let the plug-in draw its figures (sample grids, loss curves...) beside the record, or
-    reuse those an earlier row of this invocation drew for the same model and settings; log
-    them to MLflow; return their paths relative to the record's folder."""
-    write = getattr(algo, "write_artifacts", None)
-    if write is None:
-        return []
-    key = figure_key(prepared.train_key, dataclasses.asdict(prepared.config), prepared.ctx.seed)
-    if key not in drawn:
-        out = artifact_dir(record)
-        out.mkdir(parents=True, exist_ok=True)
-        drawn[key] = sorted({Path(f).resolve() for f in write(out)})
-    files = drawn[key]
-    for f in files:
-        tracker.log_artifact(run_id, f)
-    base = record.parent.resolve()
-    return [Path(os.path.relpath(f, base)).as_posix() for f in files]
+def evaluation_key(prepared: PreparedCase) -> str:
+    """Rows with the same trained model *and* the same evaluation settings share one
+    evaluation and one set of figures (a cGAN asked for 4s and for 9s do not)."""
+    return config_hash({"train": prepared.train_key,
+                        "config": dataclasses.asdict(prepared.config), "seed": prepared.ctx.seed})
 
 
 def _curve_png(loop: LoopResult, path: Path, title: str) -> Path | None:

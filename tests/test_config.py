@@ -52,6 +52,9 @@ def test_every_shipped_suite_is_valid():
         ('title = "Minimal suite for tests"', "", r"suite\.title: missing required key"),
         ('algorithm = "protonet"', 'algorithm = "nope"', r"suite\.algorithm: unknown plug-in 'nope'; known: .*protonet"),
         ('dataset = "omniglot-vinyals"', 'dataset = "nope"', r"suite\.dataset: unknown dataset 'nope'"),
+        # the plug-in's Config.data_type against the builder's return type, before any training
+        ('dataset = "omniglot-vinyals"', 'dataset = "mnist"', r"suite\.dataset: dataset 'mnist' gives ImageClassData; plug-in 'protonet' takes FewShotData"),
+        ('table = "t1"\nrow = "5-way 1-shot"\n', 'table = "t1"\nrow = "5-way 1-shot"\ndataset = "lfw-faces"\n', r"cases\[0\]\.dataset: dataset 'lfw-faces' gives ImageClassData; plug-in 'protonet' takes FewShotData"),
         ("train_way = 5", 'train_wya = 5', r"defaults\.train_wya: unknown parameter of algorithm 'protonet'"),
         ('test_shot = 1 }\nreported', 'test_shot = 1, lr = "fast" }\nreported', r"cases\[0\]\.params\.lr: expected float, got str"),
         ('params = { distance = "cosine"', 'params = { distance = "manhattan"', r"cases\[1\] \(c2.*manhattan"),

@@ -24,8 +24,15 @@ from gensuite.data.fingerprint import fingerprint
 from gensuite.data.lfw import build_lfw_faces
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
-from gensuite.metrics import domain
-from gensuite.registry import get_dataset
+from gensuite.evaluators import classifier as evaluators
+from gensuite.models.classifier import TrainSettings
+from gensuite.registry import DATASETS, get_dataset
+
+
+def probe(name: str):
+    """The presence check a dataset's registration declares."""
+    return DATASETS.entry(name).meta["probe"]
+
 
 DATA = Path(os.environ["GENSUITE_DATA_ROOT"])  # conftest.py: ../shared/data unless set
 LFW_ZIP = DATA / "lfw" / "lfw_deepfunneled_min70faces.zip"
@@ -61,7 +68,7 @@ def manifest_lfw_counts() -> dict[str, int]:
 
 def test_lfw_registered_with_probe():
     assert get_dataset("lfw-faces") is build_lfw_faces
-    assert build_lfw_faces.probe(DataRoot(DATA)).name == LFW_ZIP.name
+    assert probe("lfw-faces")(DataRoot(DATA)).name == LFW_ZIP.name
 
 
 def test_lfw_counts_match_lfw_names_and_manifest():
@@ -151,7 +158,7 @@ def test_lfw_missing_and_bad_options(empty_roots, tmp_path):
     assert "download=True" in msg
     assert isinstance(info.value, FileNotFoundError)
     with pytest.raises(MissingDataError):
-        build_lfw_faces.probe(DataRoot(empty_roots))
+        probe("lfw-faces")(DataRoot(empty_roots))
 
     with pytest.raises(GensuiteError, match=r"no images of person 'Nobody'.*George_W_Bush"):
         build_lfw_faces(DataRoot(DATA), person="Nobody")
@@ -178,38 +185,19 @@ def test_lfw_refuses_wrong_counts_synthetic(empty_roots):
 def test_lfw_face_classifier_through_load_or_train(tmp_path):
     """dataset_options reach the builder and the cache key (a short, smoke-sized training)."""
     opts = {"person": "all", "size": 32}
-    clf = domain.load_or_train("lfw-faces", "cnn", 0, cache_dir=tmp_path, data_root=DATA,
+    clf = evaluators.load_or_train("lfw-faces", "cnn", 0, cache_dir=tmp_path, data_root=DATA,
                                dataset_options=opts, epochs=1, train_limit=256)
     assert clf.num_classes == 7 and clf.classes[3] == "George_W_Bush"
     assert clf.in_channels == 3 and clf.image_size == (32, 32)
     assert clf.meta["dataset_options"] == opts and clf.label == "LFW 7-person classifier"
     assert clf.meta["test_n"] == 126
-    again = domain.load_or_train("lfw-faces", "cnn", 0, cache_dir=tmp_path, data_root=DATA,
+    again = evaluators.load_or_train("lfw-faces", "cnn", 0, cache_dir=tmp_path, data_root=DATA,
                                  dataset_options=dict(opts), epochs=1, train_limit=256)
     assert again.sha256 == clf.sha256 and again.path == clf.path  # loaded, not retrained
-    s = domain.TrainSettings()
-    assert domain.cache_path(tmp_path, "x", s, "fp") == domain.cache_path(tmp_path, "x", s, "fp", {})
-    assert domain.cache_path(tmp_path, "x", s, "fp") != domain.cache_path(tmp_path, "x", s, "fp",
+    s = TrainSettings()
+    assert evaluators.cache_path(tmp_path, "x", s, "fp") == evaluators.cache_path(tmp_path, "x", s, "fp", {})
+    assert evaluators.cache_path(tmp_path, "x", s, "fp") != evaluators.cache_path(tmp_path, "x", s, "fp",
                                                                           opts)
-
-
-def test_face_classifier_trains_longer_by_default(tmp_path, monkeypatch):
-    """Faces get DEFAULT_EPOCHS (2 epochs leave the LFW classifier near a constant guess);
-    digits keep TrainSettings' default; an explicit epochs always wins."""
-    seen = []
-
-    def fake_train(dataset, *, settings, **kw):
-        seen.append((dataset, settings.epochs))
-        raise RuntimeError("stop")  # only the settings matter here
-
-    monkeypatch.setattr(domain, "train_domain_classifier", fake_train)
-    for dataset, kw in (("lfw-faces", {"dataset_options": {"person": "all", "size": 32}}),
-                        ("mnist", {}), ("lfw-faces", {"epochs": 3})):
-        with pytest.raises(RuntimeError, match="stop"):
-            domain.load_or_train(dataset, "cnn", 0, cache_dir=tmp_path, data_root=DATA, **kw)
-    assert seen == [("lfw-faces", domain.DEFAULT_EPOCHS["lfw-faces"]),
-                    ("mnist", domain.TrainSettings.epochs), ("lfw-faces", 3)]
-    assert domain.DEFAULT_EPOCHS["lfw-faces"] >= 20 > domain.TrainSettings.epochs
 
 
 # --- CelebA ---------------------------------------------------------------------------------
@@ -225,7 +213,7 @@ def first32_rows() -> tuple[list[str], dict[str, list[int]]]:
 
 def test_celeba_offline_subset_labels_and_pixels():
     assert get_dataset("celeba") is build_celeba
-    assert build_celeba.probe(DataRoot(DATA)).name == "img_align_celeba"
+    assert probe("celeba")(DataRoot(DATA)).name == "img_align_celeba"
     data = build_celeba(DataRoot(DATA))
     assert data.train_images.shape == (24, 3, 64, 64) and data.test_images.shape == (8, 3, 64, 64)
     assert data.train_images.dtype == torch.uint8 and data.test_labels.dtype == torch.int64

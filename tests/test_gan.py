@@ -21,9 +21,9 @@ from torch import nn
 from gensuite.algorithms import gan as gan_module
 from gensuite.algorithms.gan import GAN, GANConfig
 from gensuite.api import DatasetInfo, RunContext, Schedule
-from gensuite.data.images import ImageClassData
+from gensuite.data.containers import ImageClassData
 from gensuite.errors import DivergedError
-from gensuite.metrics.domain import train_domain_classifier
+from gensuite.evaluators.classifier import train_classifier
 from gensuite.models.gan import losses
 from gensuite.models.gan.nets import (
     BACKBONES,
@@ -62,8 +62,8 @@ def data() -> ImageClassData:
 
 @pytest.fixture(scope="module")
 def classifier(data):
-    """A small domain classifier of the synthetic classes (no cache, nothing written)."""
-    return train_domain_classifier("synthetic", data=data, epochs=2, seed=0)
+    """A small evaluation classifier of the synthetic classes (no cache, nothing written)."""
+    return train_classifier("synthetic", data=data, epochs=2, seed=0)
 
 
 def make(data, steps: int = 4, seed: int = 0, classifier=None, **overrides) -> GAN:
@@ -362,22 +362,24 @@ def test_divergence_raises_through_the_loop(data, monkeypatch):
 
     monkeypatch.setattr(gan_module.losses, "d_loss_bce", nan_after_two)
     with pytest.raises(DivergedError, match="step 2") as info:
-        run_loop(algo, Schedule(steps=5), fingerprint="x")
+        run_loop(algo, Schedule(steps=5), train_key="x")
     assert info.value.step == 2
 
 
 def test_validate_test_and_artifacts(data, classifier, tmp_path):
     algo = make(data, steps=4, classifier=classifier, conditioning="concat", target_class=3,
                 contrast_class=5, epoch_images=16)
-    result = run_loop(algo, Schedule(steps=4, eval_every=2), fingerprint="x")
+    result = run_loop(algo, Schedule(steps=4, eval_every=2), train_key="x")
     assert [p["step"] for p in result.val_curve] == [2, 4]
     assert {"fid", "is", "class_acc"} <= set(result.val_curve[0])
-    est = algo.test()
+    evaluation = algo.test(result.curves)
+    est = evaluation.metrics
     assert {"fid", "is", "kid", "kid_std", "fid_drop", "class_acc", "class_share_min"} <= set(est)
     assert est["fid"].mean > 0 and 1 <= est["is"].mean <= 10
     assert est["class_acc"].unit == "%" and est["class_acc"].n == 20
-    assert est["fid_drop"].mean == pytest.approx(algo.evals[0]["fid"] - algo.evals[-1]["fid"])
-    files = algo.write_artifacts(tmp_path)
+    fids = [v["fid"] for v in result.val_curve]
+    assert est["fid_drop"].mean == pytest.approx(fids[0] - fids[-1])
+    files = algo.write_artifacts(tmp_path, evaluation, result.curves)
     names = {f.name for f in files}
     assert {"fixed_noise_epochs.png", "losses.png", "fidelity_per_epoch.png",
             "latent_interpolation.png", "latent_perturbation.png",
@@ -386,6 +388,7 @@ def test_validate_test_and_artifacts(data, classifier, tmp_path):
     for f in files:
         assert f.exists() and 0 < f.stat().st_size < 300_000
     info = json.loads((tmp_path / "evaluation.json").read_text())
+    assert [e["epoch"] for e in info["evaluations"]] == [1.0, 2.0]  # the loop's curve, by epoch
     assert sum(info["class_histogram"].values()) == 60
     assert info["captured_epochs"] == [1, 2]
     assert info["class_acc_target"]["class"] == "3"
@@ -398,11 +401,12 @@ def test_validate_test_and_artifacts(data, classifier, tmp_path):
 
 def test_unconditional_test_has_no_class_accuracy(data, classifier, tmp_path):
     algo = make(data, steps=2, classifier=classifier)
-    run_loop(algo, Schedule(steps=2), fingerprint="x")
-    est = algo.test()
+    loop = run_loop(algo, Schedule(steps=2), train_key="x")
+    evaluation = algo.test(loop.curves)
+    est = evaluation.metrics
     assert "class_acc" not in est and "class_acc_mean" not in est
     assert "fid_drop" not in est  # one evaluation only
-    names = {f.name for f in algo.write_artifacts(tmp_path)}
+    names = {f.name for f in algo.write_artifacts(tmp_path, evaluation, loop.curves)}
     assert "requested_class.png" not in names and "class_histogram.png" in names
     assert "samples.png" in names
 

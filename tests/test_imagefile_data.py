@@ -24,7 +24,13 @@ from gensuite.data.mnist_m import build_mnist_m
 from gensuite.data.root import DataRoot
 from gensuite.data.svhn import build_svhn
 from gensuite.errors import GensuiteError, MissingDataError
-from gensuite.registry import get_dataset
+from gensuite.registry import DATASETS, get_dataset
+
+
+def probe(name: str):
+    """The presence check a dataset's registration declares."""
+    return DATASETS.entry(name).meta["probe"]
+
 
 DATA = Path(os.environ["GENSUITE_DATA_ROOT"])  # conftest.py: ../shared/data unless set
 CIFAR_ZIP = DATA / "cifar10-jpeg" / "cifar10-jpeg-q75.zip"
@@ -46,24 +52,40 @@ def assert_missing(builder, root: Path, *expected: str) -> None:
     for part in expected:
         assert part in msg
     with pytest.raises(MissingDataError):
-        builder.probe(DataRoot(root))
+        name = next(n for n in DATASETS.names() if DATASETS.get(n) is builder)
+        probe(name)(DataRoot(root))
 
 
 # --- MNIST-M --------------------------------------------------------------------------------
 
 
-def test_mnist_m_test_half_split_and_labels_match_mnist():
+def test_mnist_m_original_split_and_labels_match_mnist():
+    """Both halves in the data root (MANIFEST: train labels = MNIST train[:59001], test labels =
+    MNIST test[:9001]): the original 59 001 / 9 001 split."""
     assert get_dataset("mnist-m") is build_mnist_m
-    assert build_mnist_m.probe(DataRoot(DATA)).name == "mnist_m_test_png.zip"
+    assert probe("mnist-m")(DataRoot(DATA)).name == "mnist_m_test_png.zip"
     data = build_mnist_m(DataRoot(DATA), stands_in_for="SVHN")
-    assert data.train_images.shape == (8101, 3, 32, 32) and data.test_images.shape == (900, 3, 32, 32)
+    assert data.train_images.shape == (59001, 3, 32, 32)
+    assert data.test_images.shape == (9001, 3, 32, 32)
     assert data.train_images.dtype == torch.uint8 and data.train_labels.dtype == torch.int64
     assert data.classes == tuple("0123456789") and data.title == "MNIST-M"
     assert data.info.stands_in_for == "SVHN" and "stands in for SVHN" in data.info.description
+    assert "the original train / test split" in data.info.description
+    mnist = build_mnist(DataRoot(DATA))
+    assert torch.equal(data.train_labels, mnist.train_labels[:59001])
+    assert torch.equal(data.test_labels, mnist.test_labels[:9001])
+    assert build_mnist_m(DataRoot(DATA)).info.stands_in_for is None
+
+
+def test_mnist_m_test_half_alone_is_split_nine_to_one(tmp_path):
+    """Only the test half in the data root: every 10th image (index 9, 19, ...) is held out."""
+    (tmp_path / "mnist_m").mkdir()
+    (tmp_path / "mnist_m" / "mnist_m_test_png.zip").symlink_to(
+        DATA / "mnist_m" / "mnist_m_test_png.zip")
+    data = build_mnist_m(DataRoot(tmp_path))
+    assert data.train_images.shape == (8101, 3, 32, 32) and data.test_images.shape == (900, 3, 32, 32)
     assert "test split only (9001 images)" in data.info.description
     assert data.train_images.min() == 0 and data.train_images.max() == 255
-    assert build_mnist_m(DataRoot(DATA)).info.stands_in_for is None
-    # MANIFEST: the labels equal MNIST test[:9001]; every 10th (index 9, 19, ...) is held out.
     mnist_labels = build_mnist(DataRoot(DATA)).test_labels[:9001]
     test = torch.arange(9001) % 10 == 9
     assert torch.equal(data.test_labels, mnist_labels[test])
@@ -71,10 +93,10 @@ def test_mnist_m_test_half_split_and_labels_match_mnist():
     with zipfile.ZipFile(DATA / "mnist_m" / "mnist_m_test_png.zip") as zf:
         first_test = np.asarray(Image.open(io.BytesIO(zf.read("mnist_m_test/00000009.png"))))
     assert torch.equal(data.test_images[0], torch.from_numpy(first_test.copy()).permute(2, 0, 1))
-    again = build_mnist_m(DataRoot(DATA))
+    again = build_mnist_m(DataRoot(tmp_path))
     assert torch.equal(again.train_images, data.train_images)
     again.train_images.zero_()  # must not reach the in-process cache
-    assert build_mnist_m(DataRoot(DATA)).train_images.float().mean() > 50
+    assert build_mnist_m(DataRoot(tmp_path)).train_images.float().mean() > 50
 
 
 def write_mnist_m_half(folder: Path, split: str, n: int) -> list[int]:
@@ -121,7 +143,7 @@ def test_mnist_m_missing(empty_roots):
 
 def test_cifar10_jpeg_limited_real(tmp_path):
     assert get_dataset("cifar10-jpeg") is build_cifar10_jpeg
-    assert build_cifar10_jpeg.probe(DataRoot(DATA)) == CIFAR_ZIP
+    assert probe("cifar10-jpeg")(DataRoot(DATA)) == CIFAR_ZIP
     with zipfile.ZipFile(CIFAR_ZIP) as zf:
         names = [n for n in zf.namelist() if n.endswith(".jpg")]
         first = [zf.read(f"train/{c}/0000.jpg") for c in ("airplane", "automobile")]
@@ -232,7 +254,7 @@ def test_svhn_mat_layout_synthetic(empty_roots, monkeypatch):
     # X[h, w, c, n] → images[n, c, h, w]
     assert data.train_images[4, 2, 7, 30] == xs["train"][7, 30, 2, 4]
     assert data.test_images[3, 0, 31, 0] == xs["test"][31, 0, 0, 3]
-    assert build_svhn.probe(DataRoot(empty_roots)).name == "train_32x32.mat"
+    assert probe("svhn")(DataRoot(empty_roots)).name == "train_32x32.mat"
     assert [f.name for f in data.info.files] == ["train_32x32.mat", "test_32x32.mat"]
     monkeypatch.setattr(svhn, "COUNTS", {"train": 73_257, "test": 26_032})
     with pytest.raises(GensuiteError, match="has 6 images, the SVHN train split has 73257"):

@@ -57,7 +57,7 @@ class Recorder(Callback):
 
 def test_cadence_and_curves():
     algo, rec = Counter(), Recorder()
-    result = run_loop(algo, Schedule(steps=10, eval_every=4), fingerprint="f", callbacks=[rec])
+    result = run_loop(algo, Schedule(steps=10, eval_every=4), train_key="f", callbacks=[rec])
     assert rec.steps == list(range(10))
     assert rec.evals == [4, 8, 10]  # every 4 steps, and always at the end
     assert [p["step"] for p in result.val_curve] == [4, 8, 10]
@@ -68,32 +68,32 @@ def test_resume_after_kill_continues_where_it_stopped(tmp_path):
     ckpt = tmp_path / "c.pt"
     sched = Schedule(steps=10, eval_every=2, checkpoint_every=3)
     with pytest.raises(KeyboardInterrupt):
-        run_loop(Counter(crash_at=7), sched, fingerprint="f", checkpoint_path=ckpt)
+        run_loop(Counter(crash_at=7), sched, train_key="f", checkpoint_path=ckpt)
     resumed = Counter()
-    result = run_loop(resumed, sched, fingerprint="f", checkpoint_path=ckpt)
+    result = run_loop(resumed, sched, train_key="f", checkpoint_path=ckpt)
     assert result.resumed_from == 6 and resumed.steps_seen == [6, 7, 8, 9]
     fresh = Counter()
-    run_loop(fresh, sched, fingerprint="f")
+    run_loop(fresh, sched, train_key="f")
     assert float(resumed.w) == float(fresh.w) == 10
     assert [p["step"] for p in result.val_curve] == [2, 4, 6, 8, 10]
 
 
 def test_finished_checkpoint_is_reused_without_training(tmp_path):
     ckpt = tmp_path / "c.pt"
-    run_loop(Counter(), Schedule(steps=5), fingerprint="f", checkpoint_path=ckpt)
+    run_loop(Counter(), Schedule(steps=5), train_key="f", checkpoint_path=ckpt)
     again = Counter()
-    result = run_loop(again, Schedule(steps=5), fingerprint="f", checkpoint_path=ckpt)
+    result = run_loop(again, Schedule(steps=5), train_key="f", checkpoint_path=ckpt)
     assert result.reused and again.steps_seen == [] and float(again.w) == 5
 
 
 def test_resume_with_other_configuration_is_refused(tmp_path):
     ckpt = tmp_path / "c.pt"
-    run_loop(Counter(), Schedule(steps=3), fingerprint="one", checkpoint_path=ckpt)
+    run_loop(Counter(), Schedule(steps=3), train_key="one", checkpoint_path=ckpt)
     with pytest.raises(GensuiteError, match="another configuration"):
-        run_loop(Counter(), Schedule(steps=3), fingerprint="two", checkpoint_path=ckpt)
+        run_loop(Counter(), Schedule(steps=3), train_key="two", checkpoint_path=ckpt)
 
 
 def test_non_finite_loss_raises_with_the_step():
     with pytest.raises(DivergedError, match=r"diverged at step 3: non-finite loss=nan") as info:
-        run_loop(Counter(nan_at=3), Schedule(steps=10), fingerprint="f")
+        run_loop(Counter(nan_at=3), Schedule(steps=10), train_key="f")
     assert info.value.step == 3

@@ -13,11 +13,17 @@ import pytest
 import torch
 
 from gensuite.data import mnist
-from gensuite.data.images import ImageClassData
+from gensuite.data.containers import ImageClassData
 from gensuite.data.mnist import FASHION_MNIST, MNIST, build_fashion_mnist, build_mnist, read_idx
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
-from gensuite.registry import get_dataset
+from gensuite.registry import DATASETS, get_dataset
+
+
+def probe(name: str):
+    """The presence check a dataset's registration declares."""
+    return DATASETS.entry(name).meta["probe"]
+
 
 DATA = Path(os.environ["GENSUITE_DATA_ROOT"])  # conftest.py: ../shared/data unless set
 
@@ -51,8 +57,8 @@ def real_mnist() -> ImageClassData:
 def test_registered_with_probes():
     assert get_dataset("mnist") is build_mnist
     assert get_dataset("fashion-mnist") is build_fashion_mnist
-    assert build_mnist.probe(DataRoot(DATA)).name == "train-images-idx3-ubyte.gz"
-    assert callable(build_fashion_mnist.probe)
+    assert probe("mnist")(DataRoot(DATA)).name == "train-images-idx3-ubyte.gz"
+    assert callable(probe("fashion-mnist"))
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from gensuite.data import omniglot
-from gensuite.data.episodes import EpisodeSampler, FewShotData
+from gensuite.data.containers import FewShotData
+from gensuite.data.episodes import EpisodeSampler
 from gensuite.data.omniglot import build_lake, build_vinyals, load_npz_set, load_png_set, rotate
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError

@@ -19,8 +19,8 @@ from gensuite.algorithms.protonet import (
     prototypes,
     squared_euclidean,
 )
-from gensuite.api import DatasetInfo, RunContext, Schedule, eval_only_fields
-from gensuite.data.episodes import FewShotData, FixedEpisode
+from gensuite.api import Curves, DatasetInfo, RunContext, Schedule, eval_only_fields
+from gensuite.data.containers import FewShotData, FixedEpisode
 from gensuite.models.conv4 import Conv4
 from gensuite.registry import get_algorithm
 
@@ -129,10 +129,10 @@ def test_eval_only_fields_and_registry():
 def test_learns_a_separable_synthetic_task():
     # Unseen test classes: only a working loss with correct labels lifts accuracy this far.
     algo = make(hidden=16, lr=3e-3, test_episodes=100)
-    before = algo.test()["accuracy"]
+    before = algo.test(Curves()).metrics["accuracy"]
     for step in range(100):
         metrics = algo.train_step(step)
-    after = algo.test()["accuracy"]
+    after = algo.test(Curves()).metrics["accuracy"]
     assert 0.0 <= metrics["acc"] <= 1.0 and metrics["loss"] < 0.5
     assert (after.n, after.unit, after.over) == (100, "%", "episodes")
     assert after.mean > 75.0 and after.mean > before.mean + 25.0  # chance is 20%
@@ -143,7 +143,7 @@ def test_learns_a_separable_synthetic_task():
 def test_same_seed_same_numbers():
     a, b = make(seed=3), make(seed=3)
     assert [a.train_step(s) for s in range(3)] == [b.train_step(s) for s in range(3)]
-    assert a.test() == b.test()
+    assert a.test(Curves()).metrics == b.test(Curves()).metrics
     assert make(seed=4).train_step(0) != make(seed=3).train_step(0)
 
 
@@ -180,8 +180,8 @@ def test_fixed_episodes_give_one_sample_per_run():
         runs.append(FixedEpisode(support, labels, query, labels))
         perm = torch.randperm(5, generator=torch.Generator().manual_seed(r))
         shuffled.append(FixedEpisode(support[perm], labels[perm], query, labels))
-    acc = make(data=synthetic_data(tuple(runs))).test()["accuracy"]
-    acc_shuffled = make(data=synthetic_data(tuple(shuffled))).test()["accuracy"]
+    acc = make(data=synthetic_data(tuple(runs))).test(Curves()).metrics["accuracy"]
+    acc_shuffled = make(data=synthetic_data(tuple(shuffled))).test(Curves()).metrics["accuracy"]
     assert (acc.n, acc.over, acc.unit) == (4, "runs", "%")
     assert acc == acc_shuffled
 
@@ -189,4 +189,4 @@ def test_fixed_episodes_give_one_sample_per_run():
 def test_without_val_or_test_split_returns_nothing():
     info = DatasetInfo(name="synthetic", description="train only", files=())
     algo = make(data=FewShotData(info=info, train=synthetic_classes(6, 5, seed=0)))
-    assert algo.validate() == {} and algo.test() == {}
+    assert algo.validate() == {} and algo.test(Curves()).metrics == {}

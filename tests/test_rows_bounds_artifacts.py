@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import MINIMAL_SUITE
 
-from gensuite.api import Estimate
+from gensuite.api import Estimate, EvalResult
 from gensuite.cli import main
 from gensuite.config import load_suite
 from gensuite.errors import SuiteFileError
@@ -98,12 +98,16 @@ def _with_loss_and_figure(monkeypatch):
     from gensuite.algorithms.protonet import ProtoNet
 
     original = ProtoNet.test
+    calls = {"test": 0, "write_artifacts": 0}
 
-    def test(self):
-        out = original(self)
-        return {**out, "loss": Estimate(mean=1.5, ci95=0.1, n=4)}
+    def test(self, curves):
+        calls["test"] += 1
+        out = original(self, curves)
+        return EvalResult(metrics={**out.metrics, "loss": Estimate(mean=1.5, ci95=0.1, n=4)},
+                          details={"distance": self.config.distance})
 
-    def write_artifacts(self, outdir: Path) -> list[Path]:
+    def write_artifacts(self, outdir: Path, result, curves) -> list[Path]:
+        calls["write_artifacts"] += 1
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(2, 2))
@@ -111,15 +115,16 @@ def _with_loss_and_figure(monkeypatch):
         png = outdir / "samples.png"
         fig.savefig(png)
         plt.close(fig)
-        (outdir / "counts.json").write_text(json.dumps({"distance": self.config.distance}))
+        (outdir / "counts.json").write_text(json.dumps(result.details))  # test() → figures
         return [png, outdir / "counts.json"]
 
     monkeypatch.setattr(ProtoNet, "test", test)
-    monkeypatch.setattr(ProtoNet, "write_artifacts", write_artifacts, raising=False)
+    monkeypatch.setattr(ProtoNet, "write_artifacts", write_artifacts)
+    return calls
 
 
 def test_artifacts_beside_record_in_mlflow_and_report(tmp_path, monkeypatch):
-    _with_loss_and_figure(monkeypatch)
+    calls = _with_loss_and_figure(monkeypatch)
     suite = _suite(tmp_path, MINIMAL_SUITE + EXTRA_CASES)
     results, reports = tmp_path / "r", tmp_path / "reports"
     runner = CliRunner()
@@ -139,6 +144,11 @@ def test_artifacts_beside_record_in_mlflow_and_report(tmp_path, monkeypatch):
     assert {(folder / a).resolve() for a in rec["artifacts"]} == {
         ((results / first["_path"]).parent / a).resolve() for a in first["artifacts"]}
     assert len(list((results / "mini").rglob("counts.json"))) == 2  # c1 (+ c1-loss), c2
+    # ... and tested once: the runner reuses the evaluation (c1, c2: two; c1-loss: none)
+    assert calls == {"test": 2, "write_artifacts": 2}
+    assert rec["metrics"] == first["metrics"] and rec["trained_in_this_run"] is False
+    counts = next(a for a in rec["artifacts"] if a.endswith("counts.json"))
+    assert json.loads((folder / counts).read_text()) == {"distance": "euclidean"}
     # logged to MLflow too
     from mlflow.tracking import MlflowClient
 

@@ -8,6 +8,7 @@ so, for shapes and the Gaussian likelihood.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -15,13 +16,14 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from gensuite.algorithms.vae import VAE, VAEConfig, iwae_lr_factor
-from gensuite.api import DatasetInfo, RunContext, Schedule, eval_only_fields
+from gensuite.api import Curves, DatasetInfo, RunContext, Schedule, eval_only_fields
 from gensuite.data.binarized_mnist import build_binarized_mnist
-from gensuite.data.images import ImageClassData
+from gensuite.data.containers import ImageClassData
 from gensuite.data.root import DataRoot
 from gensuite.metrics.likelihood import elbo
 from gensuite.models.vae_nets import build_vae_nets, conv_sizes
 from gensuite.registry import get_algorithm
+from gensuite.train.loop import run_loop
 
 SMALL = dict(hidden=64, hidden_layers=1, latent_dim=8, batch_size=50, train_limit=500,
              val_limit=200, test_limit=100, iw_samples=20, fid_samples=0)
@@ -57,7 +59,7 @@ def make(data, seed: int = 0, steps: int = 20, **overrides) -> VAE:
 
 def test_bernoulli_term_is_minus_bce_sum(bmnist):
     vae = make(bmnist)
-    x = vae._to_float(vae._test[:16])
+    x = vae.to_float(vae.test_images[:16])
     z = torch.randn(16, 8, generator=torch.Generator().manual_seed(1))
     ref = -F.binary_cross_entropy(torch.sigmoid(vae.decoder(z)), x, reduction="none").sum((1, 2, 3))
     torch.testing.assert_close(vae.log_px_given_z(x, z), ref, rtol=1e-4, atol=1e-3)
@@ -69,7 +71,7 @@ def test_gaussian_term_and_report_b1_loss_match_manual_formula():
                train_limit=0, val_limit=0, test_limit=0, batch_size=10)
     d = 3 * 32 * 32
     assert vae.s2 == pytest.approx(0.01 * d / 2)
-    x = vae._to_float(vae._test[:4])
+    x = vae.to_float(vae.test_images[:4])
     z = torch.randn(4, 8, generator=torch.Generator().manual_seed(2))
     mean = torch.sigmoid(vae.decoder(z))
     sq = (x - mean).pow(2).sum((1, 2, 3))
@@ -98,7 +100,7 @@ def test_kl_term_matches_closed_form_for_known_posterior(bmnist):
 
 def test_elbo_terms_equal_the_metrics_library_elbo(bmnist):
     vae = make(bmnist)
-    x = vae._to_float(vae._test[:32])
+    x = vae.to_float(vae.test_images[:32])
     mine = vae.elbo_terms(x, torch.Generator().manual_seed(5))["elbo"]
     lib = elbo(x, vae.encode, vae.log_px_given_z, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(mine, lib)
@@ -214,10 +216,10 @@ def test_state_dict_round_trip_resumes_identically(bmnist):
     assert got == ref[6:]
     for a, b in zip(straight.decoder.parameters(), resumed.decoder.parameters()):
         assert torch.equal(a, b)
-    # The epoch-1 grid and validation came along in the state; epoch 2 ended after resuming.
+    # The epoch-1 grid and training ELBO came along in the state; epoch 2 ended after resuming.
     assert set(resumed.epoch_grids) == set(straight.epoch_grids) == {1, 2}
     assert all(torch.equal(resumed.epoch_grids[e], straight.epoch_grids[e]) for e in (1, 2))
-    assert len(resumed.history) == 1
+    assert resumed.epoch_train_elbo == straight.epoch_train_elbo and len(straight.epoch_train_elbo) == 2
 
 
 def test_trained_model_satisfies_elbo_le_log_likelihood(bmnist):
@@ -226,11 +228,11 @@ def test_trained_model_satisfies_elbo_le_log_likelihood(bmnist):
         vae.train_step(s)
     val = vae.validate()
     assert math.isfinite(val["val_elbo"]) and val["val_elbo"] < 0
-    out = vae.test()
+    out = vae.test(Curves()).metrics
     assert out["bound_holds"].mean == 1.0
     assert out["elbo"].mean <= out["log_likelihood"].mean
     assert out["elbo"].over == "images" and out["elbo"].n == 100 and out["elbo"].unit == "nats"
-    x = vae._test
+    x = vae.test_images
     ll_1 = vae.log_likelihood_per_image(x, 1, seed=11).mean().item()
     ll_100 = vae.log_likelihood_per_image(x, 100, seed=11).mean().item()
     # L_K is non-decreasing in K in expectation (Burda et al. 2016, Theorem 1).
@@ -247,7 +249,7 @@ def test_bound_check_reports_a_violation():
                train_limit=0, val_limit=0, test_limit=0, batch_size=10)
     real = vae.log_likelihood_per_image
     vae.log_likelihood_per_image = lambda images, k, seed: real(images, k, seed) - 1e4
-    assert vae.test()["bound_holds"].mean == 0.0
+    assert vae.test(Curves()).metrics["bound_holds"].mean == 0.0
 
 
 def test_gaussian_conv_vae_trains_on_rgb_and_reports_finite_numbers():
@@ -256,8 +258,8 @@ def test_gaussian_conv_vae_trains_on_rgb_and_reports_finite_numbers():
                train_limit=0, val_limit=0, test_limit=0, batch_size=10)
     losses = [vae.train_step(s)["loss"] for s in range(10)]
     assert all(math.isfinite(v) for v in losses)
-    assert len(vae._val) == round(50 * VAEConfig().val_fraction)  # no val split: the last 1/6
-    out = vae.test()
+    assert len(vae.val_images) == round(50 * VAEConfig().val_fraction)  # no val split: last 1/6
+    out = vae.test(Curves()).metrics
     assert all(math.isfinite(e.mean) for e in out.values())
     assert out["bound_holds"].mean == 1.0
 
@@ -268,12 +270,9 @@ def test_gaussian_conv_vae_trains_on_rgb_and_reports_finite_numbers():
 @pytest.mark.parametrize("latent_dim", [2, 5])
 def test_artifacts_are_written_with_the_manifold_for_2d(bmnist, tmp_path, latent_dim):
     vae = make(bmnist, steps=8, latent_dim=latent_dim, train_limit=100, batch_size=25)
-    for s in range(8):
-        vae.train_step(s)
-        if (s + 1) % 4 == 0:
-            vae.validate()
-    vae.test()
-    paths = vae.write_artifacts(tmp_path)
+    loop = run_loop(vae, Schedule(steps=8, eval_every=4), train_key="x")
+    result = vae.test(loop.curves)
+    paths = vae.write_artifacts(tmp_path, result, loop.curves)
     names = {p.name for p in paths}
     expected = {"elbo_curve.png", "samples_per_epoch.png", "samples.png", "reconstructions.png",
                 "traversal.png", "perturbation.png", "vae_details.json"}
@@ -282,48 +281,25 @@ def test_artifacts_are_written_with_the_manifold_for_2d(bmnist, tmp_path, latent
     for p in paths:
         assert p.exists() and 0 < p.stat().st_size < 300_000, p
     assert sorted(vae.epoch_grids) == [1, 2]
+    # the history is the loop's validation curve with each epoch's mean training ELBO
+    history = json.loads((tmp_path / "vae_details.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1.0, 2.0]
+    assert [h["val_elbo"] for h in history] == [v["val_elbo"] for v in loop.val_curve]
+    assert [h["train_elbo"] for h in history] == vae.epoch_train_elbo
 
 
-def test_rows_sharing_a_model_evaluate_and_draw_it_once(bmnist, tmp_path, monkeypatch):
-    import gensuite.algorithms.vae as vae_mod
-
-    calls = []
-    real = VAE._evaluate_test
-
-    def counting(self):
-        calls.append(self.config.iw_samples)
-        return real(self)
-
-    monkeypatch.setattr(VAE, "_evaluate_test", counting)
-    first = make(bmnist, iw_samples=7)
-    second = make(bmnist, iw_samples=7)  # same weights and settings: another row's instance
-    assert first.test() == second.test()
-    assert calls == [7]
-    third = make(bmnist, iw_samples=8)  # an eval-only field differs: evaluated again
-    third.test()
-    assert calls == [7, 8]
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = first.write_artifacts(tmp_path / "a")
-    b = second.write_artifacts(tmp_path / "b")
-    assert [p.name for p in a] == [p.name for p in b]
-    assert all(p.parent == tmp_path / "b" and p.read_bytes() == q.read_bytes()
-               for p, q in zip(b, a))
-    assert vae_mod._ARTIFACTS  # the second call copied the first one's files
-
-
-def test_fidelity_uses_the_domain_classifier_and_names_it(bmnist, tmp_path, monkeypatch):
-    import gensuite.metrics.domain as domain
-
-    monkeypatch.setattr(domain, "default_cache_dir", lambda: tmp_path)
+def test_fidelity_uses_the_evaluation_classifier_and_names_it(bmnist, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSUITE_CACHE_DIR", str(tmp_path))
     vae = make(bmnist, fid_samples=200, domain_train_limit=500, test_limit=200)
-    out = vae.test()
-    assert {"is_mnist_classifier", "fid_mnist_classifier"} <= set(out)
-    assert 1.0 <= out["is_mnist_classifier"].mean <= 10.0
-    assert out["fid_mnist_classifier"].mean > 0
-    details = vae._test_details["fidelity"]
-    assert details["classifier"].startswith("MNIST classifier")
+    result = vae.test(Curves())
+    out = result.metrics
+    assert {"is", "fid"} <= set(out)  # one naming scheme: the extractor is in the details
+    assert 1.0 <= out["is"].mean <= 10.0
+    assert out["fid"].mean > 0
+    details = result.details["fidelity"]
+    assert details["classifier"].startswith("MNIST classifier")  # mnist-binarized → MNIST's
     assert sum(details["class_histogram"].values()) == 200
+    assert list((tmp_path / "classifiers").glob("mnist-cnn-s0-*.pt"))
     # Binary data: the samples are binary too, like the test images they are compared with.
     assert set(torch.unique(vae.sample(50, torch.Generator().manual_seed(0))).tolist()) <= {0, 255}
 

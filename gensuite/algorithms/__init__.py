@@ -1,3 +1,4 @@
-"""Algorithm plug-ins; importing a module registers it with ``gensuite.registry``."""
+"""Algorithm plug-ins; importing a module registers it with ``gensuite.registry``.
 
-from gensuite.algorithms import gan, protonet, vae  # noqa: F401
+``gensuite.plugins`` imports every module of this package: a new plug-in is a new file here.
+"""

@@ -9,8 +9,9 @@ i.e. ``epoch_images // (batch_size · n_critic)`` iterations; the plug-in knows 
 step. Suites set ``eval_every`` to that number, so ``validate()`` gives IS/FID per epoch.
 
 Configuration: ``gan_config.GANConfig``; figures and the evaluation record: ``gan_artifacts``.
-Evaluation uses a domain classifier (``gensuite.metrics.domain``: "FID (MNIST classifier)"), not
-Inception-v3: cached outside the repository, trained once per dataset and settings.
+Evaluation uses the evaluation classifier that the training data's registration declares
+(``gensuite.evaluators``: "FID (MNIST classifier)"), not Inception-v3: cached outside the
+repository, trained once per dataset and recipe.
 """
 
 from __future__ import annotations
@@ -20,22 +21,15 @@ import copy
 import math
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from gensuite.algorithms import gan_artifacts
-from gensuite.algorithms.gan_config import (
-    DATA_OFFSET,
-    FIXED_NOISE,
-    FIXED_OFFSET,
-    TEST_OFFSET,
-    VAL_OFFSET,
-    GANConfig,
-)
-from gensuite.api import Estimate, RunContext
-from gensuite.data.images import ImageClassData
+from gensuite.algorithms.gan_config import FIXED_NOISE, SEED_STREAMS, GANConfig
+from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext
+from gensuite.data.containers import ImageClassData
 from gensuite.errors import GensuiteError
 from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.models.gan import losses
@@ -47,10 +41,7 @@ from gensuite.models.gan.nets import (
     init_weights,
 )
 from gensuite.registry import register_algorithm
-
-# One identity cannot train an identity classifier: LFW's is trained on the 7 people.
-_CLASSIFIER_OPTIONS = {"lfw-faces": {"person": "all"}}
-_SIZED = ("lfw-faces", "celeba")  # builders with a ``size`` option: the classifier's matches G's
+from gensuite.seeds import SeedStreams
 
 
 class _Batches:
@@ -102,10 +93,14 @@ def _to_uint8(x: Tensor) -> Tensor:
 
 
 @register_algorithm("gan")
-class GAN:
-    """GAN family plug-in (see the module docstring); ``train_step`` is one iteration."""
+class GAN(AlgorithmBase):
+    """GAN family: DCGAN, cGAN, ACGAN, WGAN(-GP), SN-GAN (course reports A-E); one step = one
+    iteration (see the module docstring)."""
 
     Config = GANConfig
+    tiny_config: ClassVar[dict[str, Any]] = dict(
+        batch_size=8, g_width=8, d_width=8, z_dim=8, eval_samples=16, test_samples=32,
+        class_samples=8, hist_samples=32, kid_subsets=2, classifier_epochs=1)
 
     def __init__(self, config: GANConfig, data: ImageClassData, ctx: RunContext) -> None:
         self.config, self.data, self.ctx = config, data, ctx
@@ -145,24 +140,22 @@ class GAN:
         self._fmt = fmt
         self.opt_d = self._optimizer(self.D, c.lr_d or c.lr, c.beta1_d, c.beta2_d)
         self.opt_g = self._optimizer(self.G, c.lr_g or c.lr, c.beta1_g, c.beta2_g)
-        self.batches = _Batches(n, c.batch_size, ctx.seed + DATA_OFFSET, data.display_name)
-        self.noise_gen = torch.Generator().manual_seed(ctx.seed)  # z, labels, targets, α
+        self.streams = SeedStreams(ctx.seed, SEED_STREAMS)
+        self.batches = _Batches(n, c.batch_size, self.streams.seed_of("data"), data.display_name)
+        self.noise_gen = self.streams.generator("noise")  # z, labels, targets, α
         epoch_images = min(c.epoch_images or n, n)
         self.steps_per_epoch = max(1, epoch_images // (c.batch_size * c.n_critic))
         self.total_steps = ctx.schedule.steps
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         # Report A-Q1a: the fixed-noise grid after epoch 1, epoch n/2 and epoch n.
         self.capture_epochs = sorted({1, max(1, self.epochs // 2), self.epochs})
-        gen = torch.Generator().manual_seed(ctx.seed + FIXED_OFFSET)
-        self.fixed_z = self.sample_z(FIXED_NOISE, gen)
+        self.fixed_z = self.sample_z(FIXED_NOISE, self.streams.generator("fixed"))
         self.fixed_y = torch.arange(FIXED_NOISE) % max(1, self.num_classes)
         self.step = 0
         self.loss_d_hist, self.loss_g_hist = array("f"), array("f")
         self.grids: dict[int, Tensor] = {}  # epoch → uint8 fixed-noise images
-        self.evals: list[dict[str, float]] = []  # validate() results with their epoch
-        self.clf = None  # domain classifier, loaded on first evaluation (classifier())
-        self.spec = None  # its torch-fidelity feature extractor
-        self.test_details: dict[str, Any] = {}
+        self.clf = None  # evaluation classifier, loaded on first evaluation (classifier())
+        self.extractor = None  # its torch-fidelity feature extractor
         self._amp = c.amp and self.device.type == "cuda"
 
     # ------------------------------------------------------------------ building blocks
@@ -293,10 +286,9 @@ class GAN:
         self.G.train(was_training)
         return torch.cat(out)
 
-    def _eval_set(self, n: int, offset: int) -> Tensor:
+    def _eval_set(self, n: int, stream: str) -> Tensor:
         """``n`` images from a fixed noise stream; classes cycle through 0..K-1."""
-        gen = torch.Generator().manual_seed(self.ctx.seed + offset)
-        z = self.sample_z(n, gen)
+        z = self.sample_z(n, self.streams.generator(stream))
         return self.generate(z, torch.arange(n) % max(1, self.num_classes))
 
     def _reference(self, n: int) -> Tensor:
@@ -310,30 +302,24 @@ class GAN:
     # ------------------------------------------------------------------ evaluation
 
     def classifier(self):
-        """The domain classifier (cached outside the repo; trained on a cache miss only)."""
+        """The evaluation classifier the data's registration declares (cached outside the
+        repo; trained on a cache miss only)."""
         if self.clf is None:
-            from gensuite.metrics.domain import default_cache_dir, load_or_train
+            from gensuite.evaluators.classifier import for_dataset
 
             c = self.config
             name = self.data.info.name if c.classifier == "auto" else c.classifier
-            options = dict(_CLASSIFIER_OPTIONS.get(name, {}))
-            if name in _SIZED:
-                options["size"] = self.size
-            kwargs: dict[str, Any] = {"train_limit": c.classifier_train_limit}
-            if c.classifier_epochs:
-                kwargs["epochs"] = c.classifier_epochs
-            if options:
-                kwargs["dataset_options"] = options
-            self.use_classifier(load_or_train(
-                name, "cnn", 0, cache_dir=default_cache_dir(), device=str(self.device),
-                data_root=self.ctx.data_root, **kwargs))
+            self.use_classifier(for_dataset(
+                name, image_size=self.size, device=str(self.device),
+                data_root=self.ctx.data_root, train_limit=c.classifier_train_limit,
+                epochs=c.classifier_epochs))
         return self.clf
 
     def use_classifier(self, classifier) -> None:
-        """Evaluate with this domain classifier instead of the cached one (tests, notebooks)."""
-        from gensuite.metrics.domain import register_domain_extractor
+        """Evaluate with this classifier instead of the cached one (tests, notebooks)."""
+        from gensuite.metrics.classifier import register_classifier_extractor
 
-        self.clf, self.spec = classifier, register_domain_extractor(classifier)
+        self.clf, self.extractor = classifier, register_classifier_extractor(classifier)
 
     def _fidelity(self, generated: Tensor, real: Tensor, *, kid: bool):
         from gensuite.metrics.fidelity import fidelity_metrics
@@ -341,46 +327,45 @@ class GAN:
         self.classifier()
         n = min(len(generated), len(real))
         return fidelity_metrics(
-            generated, real, extractor=self.spec.name, isc=True, fid=True, kid=kid,
+            generated, real, extractor=self.extractor.name, isc=True, fid=True, kid=kid,
             device=str(self.device), kid_subsets=self.config.kid_subsets,
             kid_subset_size=min(1000, n), isc_splits=min(10, len(generated)),
         )
 
     def validate(self) -> dict[str, float]:
         n = self.config.eval_samples
-        generated = self._eval_set(n, VAL_OFFSET)
+        generated = self._eval_set(n, "val")
         res = self._fidelity(generated, self._reference(n), kid=False)
         out = {"fid": res["frechet_inception_distance"], "is": res["inception_score_mean"]}
         if self.conditional:
-            from gensuite.metrics.domain import class_conditional_accuracy
+            from gensuite.metrics.classifier import class_conditional_accuracy
 
             labels = torch.arange(n) % self.num_classes
             out["class_acc"] = 100.0 * class_conditional_accuracy(self.clf, generated, labels)
-        self.evals.append({"epoch": self.step / self.steps_per_epoch, "step": self.step, **out})
         return out
 
-    def test(self) -> dict[str, Estimate]:
-        from gensuite.metrics.domain import class_histogram, predict
+    def evaluations(self, curves: Curves) -> list[dict[str, float]]:
+        """The loop's validation curve with each evaluation's epoch (figures, evaluation.json)."""
+        return [{"epoch": v["step"] / self.steps_per_epoch, **v} for v in curves.val]
+
+    def test(self, curves: Curves) -> EvalResult:
+        from gensuite.metrics.classifier import class_histogram, predict
 
         c = self.config
-        generated = self._eval_set(c.test_samples, TEST_OFFSET)
+        generated = self._eval_set(c.test_samples, "test")
         res = self._fidelity(generated, self._reference(c.test_samples), kid=True)
         n = res.n_generated
-        splits = res.settings["isc_splits"]
-        is_std = res["inception_score_std"]
         out = {
             "fid": Estimate(mean=res["frechet_inception_distance"], n=n, over="images"),
-            # IS: mean ± 95% over its splits (each split is an independent estimate).
-            "is": Estimate(mean=res["inception_score_mean"],
-                           ci95=1.96 * is_std / math.sqrt(splits), n=splits, over="splits"),
+            "is": res.is_estimate(),
             # KID's std is over overlapping random subsets: a spread, not an interval.
             "kid": Estimate(mean=res["kernel_inception_distance_mean"], n=n, over="images"),
             "kid_std": Estimate(mean=res["kernel_inception_distance_std"],
                                 n=c.kid_subsets, over="subsets"),
         }
-        if len(self.evals) >= 2:
-            drop = self.evals[0]["fid"] - self.evals[-1]["fid"]
-            out["fid_drop"] = Estimate(mean=drop, n=2, over="evaluations")
+        fids = [v["fid"] for v in curves.val if "fid" in v]
+        if len(fids) >= 2:
+            out["fid_drop"] = Estimate(mean=fids[0] - fids[-1], n=2, over="evaluations")
         details: dict[str, Any] = {"fidelity": res.as_record()}
         clf = self.clf
         if clf.num_classes > 1:
@@ -396,8 +381,7 @@ class GAN:
             if not 0 <= target < self.num_classes:
                 raise GensuiteError(f"target_class {target} is not a class of "
                                     f"{self.data.display_name} (0..{self.num_classes - 1})")
-            gen = torch.Generator().manual_seed(self.ctx.seed + TEST_OFFSET + 1)
-            z = self.sample_z(c.class_samples, gen)
+            z = self.sample_z(c.class_samples, self.streams.generator("test_class"))
             images = self.generate(z, torch.full((c.class_samples,), target))
             hits = (predict(clf, images) == target).double().tolist()
             out["class_acc"] = accuracy_estimate(hits, over="images")
@@ -413,15 +397,13 @@ class GAN:
                 pooled += hits_k
             details["class_acc_per_class"] = per_class
             out["class_acc_mean"] = accuracy_estimate(pooled, over="images")
-        self.test_details = details
-        return out
+        return EvalResult(metrics=out, details=details)
 
     # ------------------------------------------------------------------ figures
 
-    def write_artifacts(self, outdir: Path) -> list[Path]:
+    def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
         """Sample grids, loss / fidelity curves, latent-space figures, class histogram, JSON."""
-        return gan_artifacts.write_artifacts(self, Path(outdir))
-
+        return gan_artifacts.write_artifacts(self, Path(outdir), result, curves)
 
     # ------------------------------------------------------------------ state
 
@@ -435,7 +417,7 @@ class GAN:
             "step": self.step,
             "loss_d_hist": torch.tensor(self.loss_d_hist.tolist()),
             "loss_g_hist": torch.tensor(self.loss_g_hist.tolist()),
-            "grids": dict(self.grids), "evals": list(self.evals),
+            "grids": dict(self.grids),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -455,5 +437,4 @@ class GAN:
         self.loss_d_hist = array("f", state["loss_d_hist"].tolist())
         self.loss_g_hist = array("f", state["loss_g_hist"].tolist())
         self.grids = dict(state["grids"])
-        self.evals = list(state["evals"])
 

@@ -14,16 +14,18 @@ import torch
 from torch import Tensor
 
 from gensuite.algorithms import gan_figures as figs
-from gensuite.algorithms.gan_config import FIG_OFFSET, FIXED_NOISE
+from gensuite.algorithms.gan_config import FIXED_NOISE
+from gensuite.api import Curves, EvalResult
 
 if TYPE_CHECKING:
     from gensuite.algorithms.gan import GAN
 
 
-def write_artifacts(gan: GAN, outdir: Path) -> list[Path]:
+def write_artifacts(gan: GAN, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
     """Sample grids, loss / fidelity curves, latent-space figures, class histogram, JSON."""
     outdir = Path(outdir)
     c, files = gan.config, []
+    evals = gan.evaluations(curves)
     name = gan.data.display_name
     if gan.grids:
         rows = [(f"epoch {e}", gan.grids[e]) for e in sorted(gan.grids)]
@@ -33,41 +35,39 @@ def write_artifacts(gan: GAN, outdir: Path) -> list[Path]:
         files.append(figs.loss_curves(gan.loss_d_hist.tolist(), gan.loss_g_hist.tolist(),
                                       outdir / "losses.png", f"G and D loss per iteration "
                                       f"({name})"))
-    label = gan.spec.label if gan.spec else "domain classifier"
-    if gan.evals:
-        epochs = [e["epoch"] for e in gan.evals]
-        series = {f"FID ({label})": [e["fid"] for e in gan.evals],
-                  f"IS ({label})": [e["is"] for e in gan.evals]}
+    label = gan.extractor.label if gan.extractor else "evaluation classifier"
+    if evals:
+        epochs = [e["epoch"] for e in evals]
+        series = {f"FID ({label})": [e["fid"] for e in evals],
+                  f"IS ({label})": [e["is"] for e in evals]}
         if gan.conditional:
-            series["class-conditional accuracy (%)"] = [e["class_acc"] for e in gan.evals]
+            series["class-conditional accuracy (%)"] = [e["class_acc"] for e in evals]
         files.append(figs.fidelity_curves(
             epochs, series, outdir / "fidelity_per_epoch.png",
             f"{c.eval_samples} samples per evaluation vs {c.fid_reference} images"))
     files += _latent_figures(gan, outdir)
-    files += _class_figures(gan, outdir)
+    files += _class_figures(gan, outdir, result.details)
     info = {
-        "extractor": gan.spec.description if gan.spec else None,
+        "extractor": gan.extractor.description if gan.extractor else None,
         "classifier_test_acc": gan.clf.test_acc if gan.clf else None,
         # the cache entry's name and checksum (not its path: that is the user's home)
         "classifier_file": gan.clf.path.name if gan.clf and gan.clf.path else None,
         "classifier_sha256": gan.clf.sha256 if gan.clf else None,
         "steps_per_epoch": gan.steps_per_epoch, "epochs": gan.epochs,
         "captured_epochs": sorted(gan.grids),
-        "evaluations": gan.evals,
-        **gan.test_details,
+        "evaluations": evals,
+        **result.details,
     }
-    if "class_histogram" in gan.test_details and gan.data.info.name == "mnist":
-        info["report_c2_histogram"] = {"counts": list(figs.REPORT_C2_HISTOGRAM),
-                                       "source": figs.REPORT_C2_SOURCE}
+    if "class_histogram" in result.details and c.reference_histogram:
+        info["reference_histogram"] = dict(c.reference_histogram)
     path = outdir / "evaluation.json"
     path.write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
     files.append(path)
     return files
 
 
-def _fig_noise(gan: GAN, n: int, offset: int = 0) -> Tensor:
-    return gan.sample_z(n, torch.Generator().manual_seed(gan.ctx.seed + FIG_OFFSET
-                                                           + offset))
+def _fig_noise(gan: GAN, n: int, figure: int = 0) -> Tensor:
+    return gan.sample_z(n, gan.streams.generator("figures", figure))
 
 
 def _latent_figures(gan: GAN, outdir: Path) -> list[Path]:
@@ -104,15 +104,15 @@ def _latent_figures(gan: GAN, outdir: Path) -> list[Path]:
     return files
 
 
-def _class_figures(gan: GAN, outdir: Path) -> list[Path]:
+def _class_figures(gan: GAN, outdir: Path, details: dict) -> list[Path]:
     c, files = gan.config, []
-    hist = gan.test_details.get("class_histogram")
+    hist = details.get("class_histogram")
     if hist:
-        ref = figs.REPORT_C2_HISTOGRAM if gan.data.info.name == "mnist" else None
+        ref = c.reference_histogram
         files.append(figs.class_histogram_chart(
             list(hist.values()), list(hist), outdir / "class_histogram.png",
-            f"{sum(hist.values())} generated images by {gan.spec.label}", reference=ref,
-            reference_label=figs.REPORT_C2_SOURCE))
+            f"{sum(hist.values())} generated images by {gan.extractor.label}",
+            reference=ref.get("counts"), reference_label=ref.get("source", "")))
     # 64 random samples (report E-2; D-1 shows 32), of the requested class if conditional
     n = 64 if gan.size <= 32 else 36
     z = _fig_noise(gan, n, 3)

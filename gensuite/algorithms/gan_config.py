@@ -5,9 +5,12 @@ cases differing only there share one training (``gensuite.runner``'s train key).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
+from gensuite.data.containers import ImageClassData
 from gensuite.models.gan import losses
 from gensuite.models.gan.nets import BACKBONES, INITS, NORMS
+from gensuite.seeds import Stream
 
 CONDITIONING = ("none", "concat", "acgan")
 LOSSES = ("bce", "wgan")
@@ -15,8 +18,17 @@ NOISES = ("gaussian", "uniform")
 OPTIMIZERS = ("adam", "rmsprop")
 REFERENCES = ("test", "train")
 FIXED_NOISE = 10  # report A-Q1a: ten fixed noise vectors
-# Seed offsets: each fixed stream (fixed noise, evaluation noise, figures) is its own generator.
-FIXED_OFFSET, VAL_OFFSET, TEST_OFFSET, FIG_OFFSET, DATA_OFFSET = 101, 202, 303, 404, 505
+# The plug-in's random streams (gensuite.seeds), with the derivations its committed numbers were
+# made with: each fixed stream (fixed noise, evaluation noise, figures) is its own generator.
+SEED_STREAMS = {
+    "noise": Stream(),  # z, labels, fuzzy targets, GP α during training
+    "fixed": Stream(offset=101),  # the fixed-noise grids per epoch
+    "val": Stream(offset=202),
+    "test": Stream(offset=303),
+    "test_class": Stream(offset=304),  # samples of the requested class
+    "figures": Stream(offset=404),  # index: which figure
+    "data": Stream(offset=505),  # mini-batch order
+}
 
 
 def _eval(default):
@@ -26,6 +38,8 @@ def _eval(default):
 @dataclass(frozen=True, kw_only=True)
 class GANConfig:
     """Hyperparameters; defaults are DCGAN's (Radford et al. 2016, Sec. 4)."""
+
+    data_type: ClassVar[type] = ImageClassData
 
     # --- model
     conditioning: str = "none"  # none | concat (cGAN: label into G and D) | acgan (aux. head)
@@ -76,6 +90,9 @@ class GANConfig:
     hist_samples: int = _eval(10000)  # images for the class histogram (report C-2)
     kid_subsets: int = _eval(100)
     perturb_eps: float = _eval(2.0)  # per-dimension latent perturbation (report E-2)
+    # A reported class histogram drawn beside ours, with its citation (report C-2's, in the
+    # MNIST suites): {counts = [...], source = "..."}; empty: none.
+    reference_histogram: dict[str, Any] = field(default_factory=dict, metadata={"eval": True})
 
     def __post_init__(self) -> None:
         choices = {
@@ -101,3 +118,8 @@ class GANConfig:
             raise ValueError("dropout must lie in [0, 1) and label_noise in [0, 0.5)")
         if self.loss == "wgan" and self.label_noise:
             raise ValueError("label_noise applies to the bce loss only")
+        ref = self.reference_histogram
+        if ref and (set(ref) != {"counts", "source"} or not str(ref["source"]).strip()
+                    or not all(isinstance(k, int) and k >= 0 for k in ref["counts"])):
+            raise ValueError("reference_histogram needs counts (non-negative integers) and its "
+                             "source (a citation), nothing else")

@@ -21,10 +21,6 @@ DPI = 100
 # Largest grid drawn at full resolution (36 colour images of 64 px): bigger ones are halved so a
 # PNG stays well under ~300 KB (90 faces of 64 px would be ~650 KB).
 MAX_VALUES = 36 * 3 * 64 * 64
-# Report C-2's class histogram of 10 000 generated digits, labelled by its own MNIST classifier
-# (train 99.5%, test 98.8%): course report C, C-2.
-REPORT_C2_HISTOGRAM = (1035, 1076, 987, 1027, 935, 958, 1033, 1061, 871, 1017)
-REPORT_C2_SOURCE = "course report C, C-2 (its own GAN and MNIST classifier)"
 
 
 def _figure(w: float, h: float, rows: int = 1, cols: int = 1):

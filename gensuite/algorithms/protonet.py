@@ -10,34 +10,37 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 from tqdm import tqdm
 
-from gensuite.api import Estimate, RunContext
+from gensuite.api import AlgorithmBase, Curves, EvalResult, RunContext
+from gensuite.data.containers import FewShotData
 from gensuite.data.episodes import EpisodeSampler
 from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.models.conv4 import Conv4
 from gensuite.registry import register_algorithm
+from gensuite.seeds import SeedStreams, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from gensuite.data.episodes import FewShotData
-
 DISTANCES = ("euclidean", "cosine")
 DEFAULT_VAL_EPISODES = 100  # when the suite sets no schedule.val_episodes
-# Offsets that give validation and test their own fixed episode streams, distinct from training.
-_VAL_SEED_OFFSET = 1_000_003
-_TEST_SEED_OFFSET = 2_000_003
+# Validation and test get their own fixed episode streams, distinct from training's (gensuite.seeds;
+# the derivations the committed numbers were made with).
+SEED_STREAMS = {"train": Stream(), "val": Stream(offset=1_000_003),
+                "test": Stream(offset=2_000_003)}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProtoNetConfig:
     """Hyperparameters of Snell et al. 2017, Sec. 3.1 (Omniglot); ``test_*`` only affect eval."""
+
+    data_type: ClassVar[type] = FewShotData
 
     distance: str = "euclidean"  # "euclidean" is the squared Euclidean distance of the paper
     cosine_scale: float = 1.0  # multiplies cosine logits; 1.0 is the plain cosine of report A-Q2
@@ -96,15 +99,19 @@ def proto_logits(query: Tensor, protos: Tensor, distance: str, cosine_scale: flo
 
 
 @register_algorithm("protonet")
-class ProtoNet:
-    """Prototypical Networks plug-in: one ``train_step`` is one training episode."""
+class ProtoNet(AlgorithmBase):
+    """Prototypical Networks (Snell et al. 2017, Table 1: Omniglot); one step = one episode."""
 
     Config = ProtoNetConfig
+    tiny_config: ClassVar[dict[str, Any]] = dict(
+        train_way=3, train_shot=1, train_query=2, val_way=3, val_query=2, test_way=3,
+        test_shot=1, test_query=2, test_episodes=4, hidden=8)
 
     def __init__(self, config: ProtoNetConfig, data: FewShotData, ctx: RunContext) -> None:
         self.config = config
         self.data = data
         self.ctx = ctx
+        self.streams = SeedStreams(ctx.seed, SEED_STREAMS)
         self.device = torch.device(ctx.device)
         torch.manual_seed(ctx.seed)  # network initialisation
         in_channels = data.train.shape[2]
@@ -125,7 +132,7 @@ class ProtoNet:
             config.train_way,
             config.train_shot,
             config.train_query,
-            generator=torch.Generator().manual_seed(ctx.seed),
+            generator=self.streams.generator("train"),
         )
         self._train_support_labels = self._class_major_labels(config.train_way, config.train_shot)
 
@@ -169,11 +176,10 @@ class ProtoNet:
         return {"loss": loss_v, "acc": acc_v}
 
     def _eval_sampler(
-        self, images: Tensor, seed_offset: int, way: int, shot: int, query: int
+        self, images: Tensor, stream: str, way: int, shot: int, query: int
     ) -> EpisodeSampler:
         """A sampler whose generator is re-seeded on every call: the same episodes each time."""
-        gen = torch.Generator().manual_seed(self.ctx.seed + seed_offset)
-        return EpisodeSampler(images, way, shot, query, generator=gen)
+        return EpisodeSampler(images, way, shot, query, generator=self.streams.generator(stream))
 
     def _sampled_episodes(self, sampler: EpisodeSampler, n: int) -> Iterable[tuple]:
         labels = self._class_major_labels(sampler.way, sampler.shot)
@@ -201,12 +207,12 @@ class ProtoNet:
         n = self.ctx.schedule.val_episodes or DEFAULT_VAL_EPISODES
         c = self.config
         sampler = self._eval_sampler(
-            self._val, _VAL_SEED_OFFSET, c.val_way, c.train_shot, c.val_query
+            self._val, "val", c.val_way, c.train_shot, c.val_query
         )
         losses, accs = self._evaluate(self._sampled_episodes(sampler, n), n, "protonet val")
         return {"val_acc": accs.mean().item(), "val_loss": losses.mean().item()}
 
-    def test(self) -> dict[str, Estimate]:
+    def test(self, curves: Curves) -> EvalResult:
         if self.data.test_episodes:
             # Fixed episodes (e.g. Lake et al.'s 20 one-shot runs): one sample per run.
             fixed = self.data.test_episodes
@@ -221,16 +227,16 @@ class ProtoNet:
                 for e in fixed
             )
             _, accs = self._evaluate(episodes, len(fixed), "protonet test runs")
-            return {"accuracy": accuracy_estimate(accs.tolist(), over="runs")}
+            return EvalResult(metrics={"accuracy": accuracy_estimate(accs.tolist(), over="runs")})
         if self._test is None:
-            return {}
+            return EvalResult(metrics={})
         n = self.config.test_episodes
         c = self.config
         sampler = self._eval_sampler(
-            self._test, _TEST_SEED_OFFSET, c.test_way, c.test_shot, c.test_query
+            self._test, "test", c.test_way, c.test_shot, c.test_query
         )
         _, accs = self._evaluate(self._sampled_episodes(sampler, n), n, "protonet test")
-        return {"accuracy": accuracy_estimate(accs.tolist(), over="episodes")}
+        return EvalResult(metrics={"accuracy": accuracy_estimate(accs.tolist(), over="episodes")})
 
     def state_dict(self) -> dict[str, Any]:
         # A deep copy: optimiser state tensors are updated in place by later steps.

@@ -1,13 +1,12 @@
-"""Datasets: the data root, fingerprints, few-shot containers and the built-in builders.
+"""Datasets: the data root, fingerprints, data containers and the built-in builders.
 
-Importing this package registers the built-in datasets (``omniglot-vinyals``, ``omniglot-lake``,
-``mnist``, ``fashion-mnist``, ``lfw-faces``, ``celeba``, ``mnist-m``, ``svhn``, ``cifar10-jpeg``);
-a new dataset module is added to the imports below (importing a module registers its builders).
+Importing a builder module (``gensuite.data.mnist``...) registers its datasets;
+``gensuite.plugins`` imports every module of this package, so a new dataset is a new file here.
+This package's own import registers nothing.
 """
 
-import gensuite.data.binarized_mnist  # noqa: F401 (registers mnist-binarized)
-from gensuite.data import celeba, cifar10_jpeg, lfw, mnist, mnist_m, omniglot, svhn  # noqa: F401
-from gensuite.data.episodes import EpisodeSampler, FewShotData, FixedEpisode
+from gensuite.data.containers import FewShotData, FixedEpisode, ImageClassData
+from gensuite.data.episodes import EpisodeSampler
 from gensuite.data.fingerprint import fingerprint, sha256_file
 from gensuite.data.root import DataRoot, download_root
 
@@ -16,8 +15,8 @@ __all__ = [
     "EpisodeSampler",
     "FewShotData",
     "FixedEpisode",
+    "ImageClassData",
     "download_root",
     "fingerprint",
-    "omniglot",
     "sha256_file",
 ]

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gensuite.api import DatasetInfo
-from gensuite.data.images import ImageClassData
-from gensuite.data.mnist import MNIST, build, build_mnist
+from gensuite.api import DatasetInfo, EvaluationClassifierSpec
+from gensuite.data.containers import ImageClassData
+from gensuite.data.mnist import MNIST, build, probe_mnist
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
@@ -180,7 +180,6 @@ def _build_fixed(files: dict[str, Path]) -> SplitImageData:
     )
 
 
-@register_dataset("mnist-binarized")
 def build_binarized_mnist(
     root: DataRoot, *, binarization: str = "auto", binarization_seed: int = 0,
     download: bool = False,
@@ -206,7 +205,9 @@ def build_binarized_mnist(
 def _probe(root: DataRoot) -> Path:
     """Presence check for ``gensuite list``: the fixed files, else MNIST's training images."""
     files = _find_amat(root)
-    return files["train"] if files is not None else build_mnist.probe(root)
+    return files["train"] if files is not None else probe_mnist(root)
 
 
-build_binarized_mnist.probe = _probe
+# Generated binarized digits are judged by the MNIST classifier (binarized MNIST has no labels).
+register_dataset("mnist-binarized", probe=_probe,
+                 evaluation=EvaluationClassifierSpec(dataset="mnist"))(build_binarized_mnist)

@@ -25,7 +25,8 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import torch
 
-from gensuite.api import DatasetInfo
+from gensuite.api import DatasetInfo, EvaluationClassifierSpec
+from gensuite.data.containers import ImageClassData
 from gensuite.data.imagefiles import (
     Decode,
     content_key,
@@ -38,7 +39,6 @@ from gensuite.data.imagefiles import (
     member_names,
     read_member,
 )
-from gensuite.data.images import ImageClassData
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
@@ -138,7 +138,6 @@ def _decode(container: Path, members: list[str], spec: Decode) -> torch.Tensor:
     return torch.from_numpy(arrays["images"])
 
 
-@register_dataset(NAME)
 def build_celeba(
     root: DataRoot, *, attribute: str = "Smiling", size: int = 64, download: bool = False
 ) -> ImageClassData:
@@ -193,4 +192,7 @@ def _probe(root: DataRoot) -> Path:
     return locate(root)[1]
 
 
-build_celeba.probe = _probe
+# Generated faces are judged by a classifier of the builder's default attribute (Smiling, report
+# D-2's) at the model's image size.
+register_dataset(NAME, probe=_probe, evaluation=EvaluationClassifierSpec(size_option="size"))(
+    build_celeba)

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gensuite.api import DatasetInfo
+from gensuite.api import DatasetInfo, EvaluationClassifierSpec
+from gensuite.data.containers import ImageClassData
 from gensuite.data.imagefiles import (
     Decode,
     content_key,
@@ -32,7 +33,6 @@ from gensuite.data.imagefiles import (
     load_images,
     member_names,
 )
-from gensuite.data.images import ImageClassData
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError
 from gensuite.registry import register_dataset
@@ -106,7 +106,6 @@ def _load_split(container: Path, split: str, limit: int, cache_dir: Path) -> tup
     return images, labels, members
 
 
-@register_dataset(NAME)
 def build_cifar10_jpeg(
     root: DataRoot,
     *,
@@ -143,4 +142,4 @@ def _probe(root: DataRoot) -> Path:
     return root.locate(NAME, *RELS, how_to_get=HOW_TO_GET)
 
 
-build_cifar10_jpeg.probe = _probe
+register_dataset(NAME, probe=_probe, evaluation=EvaluationClassifierSpec())(build_cifar10_jpeg)

@@ -1,42 +1,10 @@
-"""Few-shot data containers and a cheap, resumable N-way K-shot episode sampler."""
+"""A cheap, resumable N-way K-shot episode sampler (the containers: ``data.containers``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from gensuite.api import DatasetInfo
-
-
-@dataclass(frozen=True)
-class FixedEpisode:
-    """One fixed evaluation episode (e.g. a Lake one-shot run); support is class-major."""
-
-    support: torch.Tensor  # (n_support, 1, H, W) float32
-    support_labels: torch.Tensor  # (n_support,) long
-    query: torch.Tensor  # (n_query, 1, H, W) float32
-    query_labels: torch.Tensor  # (n_query,) long
-
-
-@dataclass(frozen=True)
-class FewShotData:
-    """What a few-shot dataset builder returns; image tensors are (classes, examples, 1, H, W)."""
-
-    info: DatasetInfo
-    train: torch.Tensor
-    val: torch.Tensor | None = None
-    test: torch.Tensor | None = None
-    test_episodes: tuple[FixedEpisode, ...] | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("train", "val", "test"):
-            t = getattr(self, name)
-            if t is not None and t.dim() != 5:
-                raise ValueError(
-                    f"{name} must be (classes, examples, 1, H, W), got {tuple(t.shape)}"
-                )
 
 
 class EpisodeSampler:

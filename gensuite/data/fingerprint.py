@@ -37,3 +37,11 @@ def fingerprint(files: Iterable[Path | str]) -> str:
     for name, digest in pairs:
         h.update(f"{name}\0{digest}\n".encode())
     return h.hexdigest()
+
+
+def dataset_fingerprint(info) -> str:
+    """The fingerprint of a dataset's ``DatasetInfo``: of its files, or its content digest when
+    it was read from none (synthetic data)."""
+    if info.files or not info.digest:
+        return fingerprint(info.files)
+    return hashlib.sha256(f"content\0{info.digest}\n".encode()).hexdigest()

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gensuite.api import DatasetInfo
-from gensuite.data.images import ImageClassData
+from gensuite.api import DatasetInfo, EvaluationClassifierSpec
+from gensuite.data.containers import ImageClassData
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
@@ -205,13 +205,11 @@ def build(root: DataRoot, spec: IdxDataset, *, download: bool = False) -> ImageC
     return ImageClassData(info=info, classes=spec.classes, title=spec.title, **out)
 
 
-@register_dataset("mnist")
 def build_mnist(root: DataRoot, *, download: bool = False) -> ImageClassData:
     """MNIST, the standard 60 000 / 10 000 split."""
     return build(root, MNIST, download=download)
 
 
-@register_dataset("fashion-mnist")
 def build_fashion_mnist(root: DataRoot, *, download: bool = False) -> ImageClassData:
     """Fashion-MNIST (Xiao et al. 2017), the standard 60 000 / 10 000 split."""
     return build(root, FASHION_MNIST, download=download)
@@ -226,5 +224,8 @@ def _probe(spec: IdxDataset):
     return probe
 
 
-build_mnist.probe = _probe(MNIST)
-build_fashion_mnist.probe = _probe(FASHION_MNIST)
+# Each judged by a classifier trained on its own training split (2 epochs: 99.1-99.2% on MNIST).
+probe_mnist = _probe(MNIST)
+register_dataset("mnist", probe=probe_mnist, evaluation=EvaluationClassifierSpec())(build_mnist)
+register_dataset("fashion-mnist", probe=_probe(FASHION_MNIST),
+                 evaluation=EvaluationClassifierSpec())(build_fashion_mnist)

@@ -2,11 +2,11 @@
 
 Course report D (D-3 DANN, D-4 ADDA) adapts between SVHN and MNIST-M. The original layout is
 ``mnist_m/mnist_m_{train,test}/NNNNNNNN.png`` with ``mnist_m_{train,test}_labels.txt`` ("name
-label" lines); the offline copy packs the test half as ``mnist_m/mnist_m_test_png.zip`` with the
-same names inside (a train zip would be ``mnist_m_train_png.zip``). With both halves present the
-builder returns the original 59 001 / 9 001 split. With only the test half (offline now), it
-splits those 9 001 images deterministically: in file order, every 10th (index 9, 19, ...) is a
-test image (8 101 train / 900 test), and the description says so. ``stands_in_for`` marks the
+label" lines); the offline copy packs each half as ``mnist_m/mnist_m_{test,train}_png.zip`` with
+the same names inside. With both halves present the builder returns the original 59 001 / 9 001
+split. With only the test half, it splits those 9 001 images deterministically: in file order,
+every 10th (index 9, 19, ...) is a test image (8 101 train / 900 test), and the description says
+so. ``stands_in_for`` marks the
 data as a stand-in for another dataset (e.g. "SVHN" while SVHN is absent): the report then calls
 the verdict against that dataset's numbers "not comparable". Decoding 9 001 PNGs takes ~1.5 s.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from gensuite.api import DatasetInfo
+from gensuite.api import DatasetInfo, EvaluationClassifierSpec
+from gensuite.data.containers import ImageClassData
 from gensuite.data.imagefiles import Decode, every_kth, files_read, load_images, read_member
-from gensuite.data.images import ImageClassData
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
@@ -87,7 +87,6 @@ def read_split(container: Path, split: str) -> tuple[torch.Tensor, torch.Tensor,
     return images, labels, files
 
 
-@register_dataset(NAME)
 def build_mnist_m(
     root: DataRoot, *, stands_in_for: str | None = None, download: bool = False
 ) -> ImageClassData:
@@ -125,4 +124,4 @@ def _probe(root: DataRoot) -> Path:
                        how_to_get=HOW_TO_GET)
 
 
-build_mnist_m.probe = _probe
+register_dataset(NAME, probe=_probe, evaluation=EvaluationClassifierSpec())(build_mnist_m)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gensuite.api import DatasetInfo
-from gensuite.data.episodes import FewShotData, FixedEpisode
+from gensuite.data.containers import FewShotData, FixedEpisode
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
@@ -241,7 +241,6 @@ def _split_classes(images: torch.Tensor, index: dict[str, int], path: Path) -> t
     return out
 
 
-@register_dataset("omniglot-vinyals")
 def build_vinyals(
     root: DataRoot, *, train_split: str = "trainval", download: bool = False
 ) -> FewShotData:
@@ -282,7 +281,6 @@ def build_vinyals(
     return FewShotData(info=info, train=train, val=val, test=test)
 
 
-@register_dataset("omniglot-lake")
 def build_lake(
     root: DataRoot, *, background: str = "full", rotations: bool = True, download: bool = False
 ) -> FewShotData:
@@ -326,8 +324,10 @@ def _probe(dataset: str, *rels: str):
     return probe
 
 
-build_vinyals.probe = _probe(
+# Few-shot data: no evaluation classifier (nothing generates Omniglot images here).
+register_dataset("omniglot-vinyals", probe=_probe(
     "omniglot-vinyals", "omniglot/images_background.npz", "omniglot-py/images_background",
     "omniglot/images_background.zip",
-)
-build_lake.probe = _probe("omniglot-lake", "omniglot/all_runs.zip")
+))(build_vinyals)
+register_dataset("omniglot-lake", probe=_probe("omniglot-lake", "omniglot/all_runs.zip"))(
+    build_lake)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gensuite.api import DatasetInfo
-from gensuite.data.images import ImageClassData
+from gensuite.api import DatasetInfo, EvaluationClassifierSpec
+from gensuite.data.containers import ImageClassData
 from gensuite.data.root import DataRoot
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
@@ -72,7 +72,6 @@ def read_split(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return _read_mat(str(path.resolve()), (st.st_size, st.st_mtime_ns, st.st_ino))
 
 
-@register_dataset(NAME)
 def build_svhn(root: DataRoot, *, download: bool = False) -> ImageClassData:
     """SVHN, the standard train / test split (see the module docstring)."""
     train_path = root.locate(NAME, *_rels("train"), how_to_get=HOW_TO_GET,
@@ -100,4 +99,4 @@ def _probe(root: DataRoot) -> Path:
     return root.locate(NAME, *_rels("train"), how_to_get=HOW_TO_GET)
 
 
-build_svhn.probe = _probe
+register_dataset(NAME, probe=_probe, evaluation=EvaluationClassifierSpec())(build_svhn)

@@ -28,9 +28,9 @@ _EXPORTS = {
         "isc_from_logits",
     ),
     "inception": ("ExtractorSpec", "inception_extractor"),
-    "domain": (
-        "DomainClassifier", "class_conditional_accuracy", "class_histogram", "load_or_train",
-        "register_domain_extractor", "train_domain_classifier",
+    "classifier": (
+        "ClassifierExtractorSpec", "class_conditional_accuracy", "class_histogram", "predict",
+        "register_classifier_extractor",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

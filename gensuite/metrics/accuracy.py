@@ -15,6 +15,7 @@ from scipy import stats
 from gensuite.api import Estimate
 
 METHODS = ("normal", "t")
+Z95 = float(stats.norm.ppf(0.975))  # 1.959964…: every normal 95% interval in gensuite
 
 
 def mean_ci(

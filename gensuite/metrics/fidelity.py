@@ -14,6 +14,7 @@ Nothing is written (torch-fidelity's file cache is off) and nothing is printed (
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,9 @@ from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
+from gensuite.api import Estimate
 from gensuite.errors import RegistryError
+from gensuite.metrics.accuracy import Z95
 from gensuite.metrics.inception import (  # importing it registers inception-v3-fid-helper
     UnsupportedMetricError,
     inception_extractor,
@@ -105,6 +108,14 @@ class FidelityResult:
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
+
+    def is_estimate(self) -> Estimate:
+        """The Inception Score as mean ± 95% over its splits (each split is an independent
+        estimate): the one place this interval is made (z = Φ⁻¹(0.975), as ``mean_ci``)."""
+        splits = int(self.settings.get("isc_splits", 10))
+        half = Z95 * self.metrics["inception_score_std"] / math.sqrt(splits)
+        return Estimate(mean=self.metrics["inception_score_mean"], ci95=half, n=splits,
+                        over="splits")
 
     def as_record(self) -> dict[str, Any]:
         """Flat dict for a result record: the values plus the extractor that made them."""

@@ -1,8 +1,9 @@
 """One training loop for every plug-in: it owns iteration, evaluation cadence, checkpoints and
 resume; the plug-in owns its step; tracking, pruning and progress are callbacks.
 
-A checkpoint holds the plug-in's state, the step, the curves so far and a fingerprint of the
-configuration. Resuming with a different configuration raises instead of silently mixing runs
+A checkpoint holds the plug-in's state, the step, the curves so far and the run's train key
+(a hash of everything that decides the trained weights: config, data fingerprint, schedule,
+seed, device, code). Resuming with a different configuration raises instead of silently mixing runs
 (mimicry's rule). A finished checkpoint is reused: cases that differ only in evaluation settings
 share one trained model.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from gensuite.api import Algorithm, Schedule
+from gensuite.api import Algorithm, Curves, Schedule
 from gensuite.errors import DivergedError, GensuiteError
 
 
@@ -39,6 +40,10 @@ class LoopResult:
     train_seconds: float = 0.0
     train_curve: list[dict[str, float]] = field(default_factory=list)
     val_curve: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def curves(self) -> Curves:
+        return Curves(train=self.train_curve, val=self.val_curve)
 
     @property
     def reused(self) -> bool:
@@ -83,7 +88,7 @@ def run_loop(
     algo: Algorithm,
     schedule: Schedule,
     *,
-    fingerprint: str,
+    train_key: str,
     checkpoint_path: Path | None = None,
     callbacks: list[Callback] = (),
     progress: bool = False,
@@ -93,10 +98,10 @@ def run_loop(
     start = 0
     if checkpoint_path is not None and checkpoint_path.exists():
         ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if ckpt["fingerprint"] != fingerprint:
+        if ckpt.get("train_key") != train_key:  # None: a checkpoint of older code
             raise GensuiteError(
                 f"checkpoint {checkpoint_path} was made with another configuration "
-                f"({ckpt['fingerprint']} != {fingerprint}); delete it or use --no-resume"
+                f"({ckpt.get('train_key')} != {train_key}); delete it or use --no-resume"
             )
         algo.load_state_dict(ckpt["algo"])
         start = result.resumed_from = ckpt["step"]
@@ -106,7 +111,7 @@ def run_loop(
     def checkpoint(step: int) -> None:
         if checkpoint_path is not None:
             _save(checkpoint_path, {
-                "fingerprint": fingerprint, "step": step, "algo": algo.state_dict(),
+                "train_key": train_key, "step": step, "algo": algo.state_dict(),
                 "train_curve": result.train_curve, "val_curve": result.val_curve,
                 "train_seconds": result.train_seconds,
             })

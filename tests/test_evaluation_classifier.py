@@ -1,4 +1,6 @@
-"""Domain classifier: the CNN, training, the checksummed cache, torch-fidelity, class metrics.
+"""Evaluation classifiers: the CNN, training and the checksummed cache (gensuite.evaluators),
+torch-fidelity and class metrics (gensuite.metrics.classifier), resolved from a dataset's
+registration.
 
 Fast tests train on small MNIST subsets. The ``mnist_clf`` fixture trains the real classifier
 once per session on the full MNIST training set (quick-profile schedule) and checks the bar.
@@ -16,19 +18,19 @@ import torch_fidelity
 from torch_fidelity.utils import create_feature_extractor
 
 from gensuite.data import DataRoot
-from gensuite.data.images import ImageClassData
+from gensuite.data.containers import ImageClassData
 from gensuite.data.mnist import build_mnist
 from gensuite.errors import GensuiteError
-from gensuite.metrics import domain
-from gensuite.metrics.domain import (
-    ClassifierCacheError,
-    DomainClassifier,
+from gensuite.evaluators import classifier as evaluators
+from gensuite.evaluators.classifier import ClassifierCacheError, for_dataset, load_or_train
+from gensuite.evaluators.classifier import train_classifier as train_domain_classifier
+from gensuite.metrics import classifier as applied
+from gensuite.metrics.classifier import (
     class_conditional_accuracy,
     class_histogram,
-    load_or_train,
-    register_domain_extractor,
-    train_domain_classifier,
 )
+from gensuite.metrics.classifier import register_classifier_extractor as register_domain_extractor
+from gensuite.models.classifier import EvaluationClassifier as DomainClassifier
 from gensuite.models.classifier import SmallCNN, build_classifier
 
 DATA = Path(os.environ["GENSUITE_DATA_ROOT"])  # conftest.py: ../shared/data unless set
@@ -101,15 +103,15 @@ def test_classifier_shapes(channels, size):
 
 def test_prepare_channels_and_size(small_clf, mnist):
     grey = mnist.test_images[:8]
-    ref = domain.prepare(grey, small_clf)
+    ref = applied.prepare(grey, small_clf)
     assert ref.shape == (8, 1, 28, 28) and ref.min() == -1 and ref.max() == 1
-    assert torch.equal(domain.prepare(grey.expand(-1, 3, -1, -1), small_clf), ref)
+    assert torch.equal(applied.prepare(grey.expand(-1, 3, -1, -1), small_clf), ref)
     rgb = torch.cat([grey, grey // 2, grey // 4], 1)
-    assert domain.prepare(rgb, small_clf).shape == (8, 1, 28, 28)
+    assert applied.prepare(rgb, small_clf).shape == (8, 1, 28, 28)
     big = torch.nn.functional.interpolate(grey.float(), size=64).round().to(torch.uint8)
-    assert domain.prepare(big, small_clf).shape == (8, 1, 28, 28)
+    assert applied.prepare(big, small_clf).shape == (8, 1, 28, 28)
     with pytest.raises(TypeError, match="uint8"):
-        domain.prepare(grey.float(), small_clf)
+        applied.prepare(grey.float(), small_clf)
 
 
 # --- training and the cache ----------------------------------------------------------------
@@ -133,14 +135,14 @@ def test_training_is_deterministic_and_leaves_rng_alone(small):
 def counting(monkeypatch, small):
     """load_or_train on the small subset, counting how often it trains."""
     calls = []
-    real = domain.train_domain_classifier
+    real = evaluators.train_classifier
 
     def spy(*args, **kwargs):
         calls.append(kwargs["settings"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(domain, "_load_data", lambda dataset, data_root: small)
-    monkeypatch.setattr(domain, "train_domain_classifier", spy)
+    monkeypatch.setattr(evaluators, "_load_data", lambda dataset, data_root: small)
+    monkeypatch.setattr(evaluators, "train_classifier", spy)
     return calls
 
 
@@ -208,7 +210,7 @@ def test_extractor_features_and_registration(small_clf, mnist):
     singles = torch.cat([fe(x[i : i + 1])[0] for i in range(10)])
     assert torch.allclose(singles, fe(x)[0], atol=1e-5)
     logits = fe(mnist.test_images[:10].expand(-1, 3, -1, -1))[0]
-    assert torch.equal(logits, small_clf.model(domain.prepare(mnist.test_images[:10], small_clf)))
+    assert torch.equal(logits, small_clf.model(applied.prepare(mnist.test_images[:10], small_clf)))
 
 
 def test_fidelity_metrics_takes_the_spec(small_clf, mnist):
@@ -230,7 +232,7 @@ def test_class_metrics_small(small_clf, mnist):
     hist = class_histogram(small_clf, x)
     assert len(hist) == 10 and sum(hist) == 300
     assert class_histogram(small_clf, x, 12)[10:] == [0, 0]
-    preds = domain.predict(small_clf, x)
+    preds = applied.predict(small_clf, x)
     assert class_conditional_accuracy(small_clf, x, preds) == 1.0
     assert class_conditional_accuracy(small_clf, x, 4) == pytest.approx(hist[4] / 300)
     with pytest.raises(ValueError, match="target class outside"):
@@ -246,7 +248,7 @@ def test_class_metrics_small(small_clf, mnist):
 def test_mnist_classifier_reaches_bar_and_is_reused(mnist_clf, monkeypatch):
     assert mnist_clf.test_acc >= 0.99, mnist_clf.description
     assert mnist_clf.meta["train_n"] == 60000 and mnist_clf.meta["test_n"] == 10000
-    monkeypatch.setattr(domain, "train_domain_classifier", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(evaluators, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
     again = load_or_train("mnist", "cnn", 0, cache_dir=mnist_clf.path.parent,
                           epochs=QUICK_EPOCHS, data_root=DATA, min_test_acc=0.99)
     assert again.sha256 == mnist_clf.sha256
@@ -277,3 +279,30 @@ def test_mnist_histogram_and_conditional_accuracy(mnist_clf, mnist):
 
 def test_small_model_is_smallcnn(small_clf):
     assert isinstance(small_clf.model, SmallCNN) and not small_clf.model.training
+
+
+# --- resolved from the dataset's registration ----------------------------------------------
+
+
+def test_for_dataset_follows_the_registration(tmp_path, monkeypatch):
+    """mnist-binarized declares MNIST's classifier; LFW the 7 people at the model's size, 20
+    epochs unless a smoke run asks for fewer; Omniglot none."""
+    seen = []
+
+    def fake(dataset, arch, seed, **kw):
+        seen.append((dataset, kw.get("dataset_options"), kw["epochs"], kw["train_limit"]))
+        return "clf"
+
+    monkeypatch.setattr(evaluators, "load_or_train", fake)
+    assert for_dataset("mnist-binarized", image_size=28, cache_dir=tmp_path) == "clf"
+    for_dataset("lfw-faces", image_size=32, cache_dir=tmp_path)
+    for_dataset("lfw-faces", image_size=64, cache_dir=tmp_path, epochs=1, train_limit=256)
+    assert seen == [("mnist", None, 2, 0), ("lfw-faces", {"person": "all", "size": 32}, 20, 0),
+                    ("lfw-faces", {"person": "all", "size": 64}, 1, 256)]
+    with pytest.raises(GensuiteError, match="'omniglot-vinyals' declares no evaluation classifier"):
+        for_dataset("omniglot-vinyals", image_size=28, cache_dir=tmp_path)
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSUITE_CACHE_DIR", str(tmp_path))
+    assert evaluators.default_cache_dir() == tmp_path / "classifiers"
