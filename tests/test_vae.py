@@ -138,7 +138,8 @@ def test_config_rejects_bad_values_in_one_line():
     with pytest.raises(ValueError, match="val_fraction"):
         VAEConfig(val_fraction=1.0)
     assert eval_only_fields(VAEConfig) == {"test_limit", "iw_samples", "fid_samples",
-                                           "fid_reference", "domain_train_limit"}
+                                           "fid_reference", "classifier_train_limit",
+                                           "classifier_epochs"}
     assert get_algorithm("vae") is VAE
 
 
@@ -290,7 +291,8 @@ def test_artifacts_are_written_with_the_manifold_for_2d(bmnist, tmp_path, latent
 
 def test_fidelity_uses_the_evaluation_classifier_and_names_it(bmnist, tmp_path, monkeypatch):
     monkeypatch.setenv("GENSUITE_CACHE_DIR", str(tmp_path))
-    vae = make(bmnist, fid_samples=200, domain_train_limit=500, test_limit=200)
+    vae = make(bmnist, fid_samples=200, classifier_train_limit=500, classifier_epochs=1,
+               test_limit=200)
     result = vae.test(Curves())
     out = result.metrics
     assert {"is", "fid"} <= set(out)  # one naming scheme: the extractor is in the details

@@ -79,7 +79,7 @@ class GANConfig:
     # --- evaluation during training (validate(): the per-epoch curve)
     eval_samples: int = 1000  # generated and real images per IS/FID evaluation (report B-3)
     fid_reference: str = "test"  # the real split FID/KID compare with: test | train
-    classifier: str = "auto"  # domain classifier's dataset (auto: the training data's)
+    classifier: str = "auto"  # evaluation classifier of this dataset (auto: the data's)
     classifier_epochs: int = 0  # 0: the metrics library's default for the dataset
     classifier_train_limit: int = 0  # smoke runs: train the classifier on N images only
     # --- final evaluation (test(), figures): eval-only, cases differing here share a model

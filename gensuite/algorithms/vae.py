@@ -68,7 +68,8 @@ class VAE(AlgorithmBase):
     Config = VAEConfig
     tiny_config: ClassVar[dict[str, Any]] = dict(
         hidden=16, hidden_layers=1, latent_dim=4, batch_size=16, iw_samples=4, fid_samples=32,
-        domain_train_limit=64)
+        classifier_train_limit=64,
+        classifier_epochs=1)
     capture_per_row = 10
 
     def __init__(self, config: VAEConfig, data: ImageClassData, ctx: RunContext) -> None:

@@ -29,7 +29,7 @@ SEED_STREAMS = {
 
 @dataclass(frozen=True, kw_only=True)
 class VAEConfig:
-    """Hyperparameters; ``test_limit``, ``iw_samples``, ``fid_samples``, ``domain_train_limit``
+    """Hyperparameters; ``test_limit``, ``iw_samples``, ``fid_samples``, ``classifier_*``
     only affect evaluation (cases differing only in them share one trained model)."""
 
     data_type: ClassVar[type] = ImageClassData
@@ -57,7 +57,10 @@ class VAEConfig:
     # Real images FID compares the samples with: "test", or "train" where the test split is
     # too small for FID's covariance (LFW Bush: 53 test images).
     fid_reference: str = field(default="test", metadata={"eval": True})
-    domain_train_limit: int = field(default=0, metadata={"eval": True})  # smoke classifier
+    # The evaluation classifier behind IS/FID (as the GAN's): trained on N images only, for this
+    # many epochs (0: all images, the dataset's recipe) — smoke runs use a token classifier.
+    classifier_train_limit: int = field(default=0, metadata={"eval": True})
+    classifier_epochs: int = field(default=0, metadata={"eval": True})
 
     def __post_init__(self) -> None:
         for name, allowed in (("arch", ARCHS), ("likelihood", LIKELIHOODS),

@@ -84,8 +84,8 @@ def fidelity(vae: VAE) -> tuple[dict[str, Estimate], dict[str, Any]] | None:
     except GensuiteError:  # data without an evaluation classifier: no IS/FID
         return None
     clf = for_dataset(vae.data.info.name, image_size=vae.image_shape[-1], device=vae.ctx.device,
-                      data_root=vae.ctx.data_root, train_limit=c.domain_train_limit,
-                      epochs=1 if c.domain_train_limit else 0)  # smoke: a token classifier
+                      data_root=vae.ctx.data_root, train_limit=c.classifier_train_limit,
+                      epochs=c.classifier_epochs)
     extractor = register_classifier_extractor(clf)
     fake = vae.sample(c.fid_samples, vae.streams.generator("samples", device=vae.device))
     real = (vae.test_images if c.fid_reference == "test" else vae.train_images).cpu()

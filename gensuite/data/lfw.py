@@ -3,7 +3,7 @@
 Course report B (B-1 VAE, B-2 DCGAN, B-3 GAN comparison) trains on the faces of one person,
 George W. Bush: ``person="George_W_Bush"`` (530 images). ``person="all"`` gives every person with
 at least 70 images as a class (7 people, 1 288 images: the set of scikit-learn's
-``fetch_lfw_people(min_faces_per_person=70)``), for a face domain classifier (IS/FID features).
+``fetch_lfw_people(min_faces_per_person=70)``), for a face evaluation classifier (IS/FID features).
 
 Pre-processing: the central 128×128 of the 250×250 deep-funneled image, resized to ``size``
 (32 or 64) with an antialiased bilinear filter. Deep funneling aligns every face to the image

@@ -5,7 +5,7 @@ Layered like torch-fidelity itself (features → statistics → value):
 - ``fid_from_features`` / ``kid_from_features`` / ``isc_from_logits`` call torch-fidelity's own
   statistic functions on given features (no network, nothing re-implemented);
 - ``fidelity_metrics`` runs uint8 images through any registered torch-fidelity extractor
-  (the Inception ones in ``gensuite.metrics.inception``, a domain classifier, ...) and returns
+  (the Inception ones in ``gensuite.metrics.inception``, an evaluation classifier, ...) and returns
   the metrics together with the extractor that made them.
 
 Nothing is written (torch-fidelity's file cache is off) and nothing is printed (verbose off).
@@ -164,7 +164,7 @@ def _extractor_class(name: str) -> type:
 def wants_rgb(name: str) -> bool:
     """Whether the extractor takes 3-channel images only: torch-fidelity's built-in ones
     (Inception, VGG, CLIP, DINOv2) and any class declaring ``rgb_input = True``. Others (a
-    domain classifier) get the images with their own channel count."""
+    evaluation classifier) get the images with their own channel count."""
     cls = _extractor_class(name)
     return bool(getattr(cls, "rgb_input", cls.__module__.startswith("torch_fidelity.")))
 
