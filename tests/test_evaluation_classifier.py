@@ -188,7 +188,7 @@ def test_accuracy_bar_enforced(tmp_path, counting):
 
 def test_extractor_features_and_registration(small_clf, mnist):
     spec = register_domain_extractor(small_clf)
-    assert spec.name == f"domain-mnist-cnn-s3-{small_clf.sha256[:8]}"
+    assert spec.name == f"classifier-mnist-cnn-s3-{small_clf.sha256[:8]}"
     assert (spec.feature_layer_isc, spec.feature_layer_fid) == ("logits_unbiased", "penultimate")
     assert spec.metric_name("isc") == "IS (MNIST classifier)"
     assert spec.description.startswith("MNIST classifier (cnn, seed 3, test acc ")

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gensuite.metrics.perplexity import (
+from gensuite.metrics.language import (
     PerplexityAccumulator,
     bits_per_character,
     nll_sum_and_count,

@@ -11,7 +11,7 @@ from skimage.metrics import structural_similarity
 
 from gensuite.api import Estimate
 from gensuite.metrics.accuracy import mean_ci
-from gensuite.metrics.ssim import (
+from gensuite.metrics.similarity import (
     SSIM_WANG2004,
     psnr,
     psnr_estimate,

@@ -1,7 +1,10 @@
 """Pure metric functions: numbers in, numbers out; no I/O, no logging.
 
 Names are imported lazily (PEP 562) so that a plug-in importing one metric module does not pay
-for scikit-image or torch-fidelity.
+for scikit-image or torch-fidelity. No submodule is named like a function it exports: once a
+submodule is imported, Python binds its name on the package, so ``gensuite.metrics.ssim`` would
+then be the module, not the function (hence ``similarity.py`` for ``ssim``, ``language.py`` for
+``perplexity``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ _EXPORTS = {
         "bernoulli_log_likelihood", "elbo", "gaussian_kl_standard_normal",
         "gaussian_log_likelihood", "importance_sampled_log_likelihood", "standard_normal_log_prob",
     ),
-    "perplexity": (
+    "language": (
         "PerplexityAccumulator", "bits_per_character", "bpc_from_nll", "perplexity",
         "perplexity_from_nll",
     ),
-    "ssim": (
+    "similarity": (
         "SSIM_WANG2004", "psnr", "psnr_estimate", "psnr_pairs", "ssim", "ssim_estimate",
         "ssim_pairs",
     ),

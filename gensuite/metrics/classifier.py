@@ -157,14 +157,14 @@ class ClassifierFeatureExtractor(FeatureExtractorBase):
 
 
 def extractor_name(clf: EvaluationClassifier) -> str:
-    """``domain-<dataset>-<arch>-s<seed>-<sha8>`` (the prefix kept: torch-fidelity's feature
-    caches made before the rename stay valid).
+    """``classifier-<dataset>-<arch>-s<seed>-<sha8>`` (records before the renovation say
+    ``domain-…`` for the same network).
 
     The checksum is in the name because torch-fidelity's on-disk feature cache is keyed by
     extractor name: other weights must never hit features computed with these.
     """
     s = clf.settings
-    return f"domain-{clf.dataset}-{s.arch}-s{s.seed}-{clf.sha256[:8]}"
+    return f"classifier-{clf.dataset}-{s.arch}-s{s.seed}-{clf.sha256[:8]}"
 
 
 def register_classifier_extractor(clf: EvaluationClassifier) -> ClassifierExtractorSpec:
