@@ -58,12 +58,22 @@ class Estimate:
     n: int = 1
     unit: str = ""  # "%" for accuracies shown as percentages, "" for plain numbers
     over: str = "episodes"  # what the n samples are: episodes, seeds, runs, images
+    # The per-unit values behind the mean, with an id of the evaluation units they were scored
+    # on (the same test episodes, the same test images): two models scored on the same units
+    # are compared by a paired test. Kept only where the units are shared across models.
+    samples: tuple[float, ...] | None = None
+    units: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.samples is None:  # records stay as small as before where nothing is paired
+            del d["samples"], d["units"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Estimate:
+        if d.get("samples") is not None:
+            d = {**d, "samples": tuple(d["samples"])}
         return cls(**d)
 
 

@@ -32,6 +32,9 @@ class Reported:
     value: float | None  # None only when a bound stands for the reported result
     source: str  # "Snell, Swersky & Zemel (2017), Table 1" or "course report A, Q2"
     tolerance: float | None = None  # absolute, in the metric's unit; None: the suite's
+    # The source's own ± for this number (its reported 95% interval or spread): the row's margin
+    # when given, instead of the tolerance.
+    plus_minus: float | None = None
     # A target the report sets ("validation ELBO ≥ −102"): with a bound, the verdict is whether
     # the reproduced mean meets it, not whether it lies within the tolerance of ``value``.
     at_least: float | None = None
@@ -264,6 +267,7 @@ def _reported(r: _Reader) -> Reported:
         value=r.get("value", float, None),
         source=r.get("source", str, required=True),
         tolerance=r.get("tolerance", float, None),
+        plus_minus=r.get("plus_minus", float, None),
         comparable=r.get("comparable", bool, True),
         note=r.get("note", str, ""),
         at_least=r.get("at_least", float, None),

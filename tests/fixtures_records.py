@@ -93,6 +93,7 @@ def make_record(
     stands_in_for: str | None = None,
     dirty: bool = False,
     snapshot: dict[str, Any] | None = None,
+    samples: list[float] | None = None,
 ) -> dict[str, Any]:
     """One synthetic record in the ``gensuite.result/1`` shape (without ``schema``)."""
     case = {"id": case_id, "reference_note": "no published reference", **CASES[case_id]}
@@ -112,7 +113,10 @@ def make_record(
             "fingerprint": "0123456789abcdef" * 4, "stands_in_for": stands_in_for,
         },
         "metrics": {"accuracy": {"mean": mean, "ci95": ci95, "n": n, "unit": "%",
-                                 "over": "episodes"}} if ok else {},
+                                 "over": "episodes",
+                                 # per-episode values on episodes every case shares
+                                 **({"samples": samples, "units": f"episodes-{profile}-{seed}"}
+                                    if samples else {})}} if ok else {},
         "curves": _curves(sched["steps"], sched["eval_every"], mean, seed + len(case_id))
         if ok else {"train": [], "val": []},
         "status": status,
@@ -129,6 +133,13 @@ def make_record(
     }
 
 
+# Per-episode accuracies (%) of two models on the same 20 episodes: means 45.0 and 40.0.
+SMOKE_EUCLID = [42.0, 62.0, 22.0, 82.0, 42.0, 62.0, 22.0, 42.0, 62.0, 42.0,
+                42.0, 62.0, 22.0, 42.0, 62.0, 42.0, 42.0, 22.0, 42.0, 42.0]
+SMOKE_COSINE = [37.0, 52.0, 22.0, 77.0, 37.0, 52.0, 22.0, 37.0, 57.0, 37.0,
+                37.0, 52.0, 22.0, 37.0, 57.0, 37.0, 37.0, 22.0, 37.0, 32.0]
+
+
 def golden_records() -> list[dict[str, Any]]:
     r = make_record
     return [
@@ -140,16 +151,19 @@ def golden_records() -> list[dict[str, Any]]:
         r("euclid", seed=2, mean=80.2, finished="2025-01-01T03:00:00Z", wall_s=598.0),
         r("cosine", seed=0, mean=71.0, ci95=0.9, finished="2025-01-01T04:00:00Z"),
         r("cosine", seed=0, mean=66.0, ci95=0.8, finished="2025-01-02T04:00:00Z", wall_s=620.0),
+        r("cosine", seed=1, mean=67.1, ci95=0.8, finished="2025-01-02T05:00:00Z", wall_s=615.0),
+        r("cosine", seed=2, mean=65.8, ci95=0.8, finished="2025-01-02T06:00:00Z", wall_s=611.0),
         r("cosine_1shot", seed=0, mean=60.0, ci95=1.1, finished="2025-01-01T05:00:00Z"),
         r("transfer", seed=0, mean=41.0, ci95=0.4, n=10000, finished="2025-01-01T06:00:00Z"),
         r("transfer_standin", seed=0, status="diverged",
           error="training diverged at step 12: non-finite loss=nan",
           finished="2025-01-01T07:00:00Z", wall_s=12.0),
-        # smoke: one seed each, a dirty tree, a stand-in dataset
+        # smoke: one seed each, a dirty tree, a stand-in dataset; euclid and cosine scored the
+        # same 20 episodes (a paired test)
         r("euclid", profile="smoke", mean=45.0, ci95=4.0, n=20, wall_s=3.5, dirty=True,
-          finished="2025-01-03T00:00:01Z"),
+          finished="2025-01-03T00:00:01Z", samples=SMOKE_EUCLID),
         r("cosine", profile="smoke", mean=40.0, ci95=4.2, n=20, wall_s=3.0, dirty=True,
-          finished="2025-01-03T00:00:02Z"),
+          finished="2025-01-03T00:00:02Z", samples=SMOKE_COSINE),
         r("transfer_standin", profile="smoke", mean=30.0, ci95=5.0, n=20, wall_s=2.0,
           stands_in_for="dataset B", dirty=True, finished="2025-01-03T00:00:03Z"),
     ]

@@ -147,6 +147,21 @@ def test_same_seed_same_numbers():
     assert make(seed=4).train_step(0) != make(seed=3).train_step(0)
 
 
+def test_test_episodes_are_shared_units_for_paired_comparisons():
+    """Two models of one seed and test setting are scored on the very same episodes: the record
+    keeps the per-episode accuracies with an id of those episodes (a paired test's input)."""
+    euclid = make(seed=3).test(Curves()).metrics["accuracy"]
+    cosine = make(seed=3, distance="cosine").test(Curves()).metrics["accuracy"]
+    assert euclid.units == cosine.units and euclid.units.startswith("episodes:")
+    assert len(euclid.samples) == len(cosine.samples) == 20
+    assert sum(euclid.samples) / 20 == pytest.approx(euclid.mean)
+    assert make(seed=4).test(Curves()).metrics["accuracy"].units != euclid.units
+    assert make(seed=3, test_shot=1).test(Curves()).metrics["accuracy"].units != euclid.units
+    from gensuite.api import Estimate
+
+    assert Estimate.from_dict(euclid.to_dict()) == euclid  # what a record holds comes back
+
+
 def test_validate_is_repeatable_and_leaves_training_alone():
     a, b = make(), make()
     for s in range(2):

@@ -53,6 +53,9 @@ def test_several_seeds_use_a_t_interval_over_seed_means():
     assert r.mean == pytest.approx((lo + hi) / 2)
     assert r.ci95 == pytest.approx((hi - lo) / 2)
     assert (r.n, r.over, r.seeds) == (4, "seeds", (0, 1, 2, 3))
+    # the evaluation spread of one model is kept beside the between-seed interval
+    assert (r.eval_ci95, r.eval_n, r.eval_over) == (0.5, 600, "episodes")
+    assert r.per_seed == tuple(means)
 
 
 def _rec(seed: int, finished: str, path: str, status: str = "finished", mean: float = 50.0):
@@ -80,14 +83,17 @@ def test_newest_finished_record_per_seed_wins():
 
 @pytest.mark.parametrize(
     ("reported", "value", "kwargs", "label"),
-    [
-        (REP, 80.9, {}, "pass"),
-        (REP, 81.0, {}, "pass"),  # |Δ| equal to the tolerance passes
-        (REP, 81.2, {}, "fail"),
-        (REP, 81.2, {"suite_tolerance": 1.5}, "pass"),
-        ({**REP, "tolerance": 0.5}, 80.7, {"suite_tolerance": 1.5}, "fail"),
-        (REP, 79.5, {"profile": "quick"}, "pass (shortened schedule)"),
-        (REP, 70.0, {"profile": "quick"}, "fail (shortened schedule)"),
+    [  # REP: 80.0, suite tolerance 1 → accepted [79.0, 81.0]; the interval is value ± ci95
+        (REP, 80.5, {"ci95": 0.5}, "pass"),  # [80.0, 81.0]: touches the edge, inside
+        (REP, 80.6, {"ci95": 0.5}, "inconclusive"),  # [80.1, 81.1]: straddles 81
+        (REP, 81.6, {"ci95": 0.5}, "fail"),  # [81.1, 82.1]: wholly outside
+        (REP, 81.2, {"ci95": 0.1, "suite_tolerance": 1.5}, "pass"),
+        ({**REP, "tolerance": 0.5}, 80.7, {"ci95": 0.1, "suite_tolerance": 1.5}, "fail"),
+        # the source's own ± is the margin where it gives one
+        ({**REP, "plus_minus": 2.0}, 81.5, {"ci95": 0.3}, "pass"),
+        (REP, 80.0, {}, "inconclusive"),  # no interval: nothing is decided
+        (REP, 79.5, {"ci95": 0.2, "profile": "quick"}, "pass (shortened schedule)"),
+        (REP, 70.0, {"ci95": 0.2, "profile": "quick"}, "fail (shortened schedule)"),
         (None, 70.0, {}, "no reference"),
         ({**REP, "comparable": False}, 80.0, {}, "not comparable"),
         (REP, 80.0, {"stands_in_for": "SVHN"}, "not comparable"),
@@ -98,6 +104,10 @@ def test_newest_finished_record_per_seed_wins():
 def test_row_verdict(reported, value, kwargs, label):
     kwargs = {"profile": "paper", **kwargs}
     assert row_verdict(reported, value, **kwargs).label == label
+
+
+def test_unknown_interval_says_so():
+    assert row_verdict(REP, 80.0, profile="paper").text() == "inconclusive (no interval)"
 
 
 def test_verdict_delta_is_signed_and_absent_when_not_comparable():
@@ -117,10 +127,11 @@ def test_missing_suite_tolerance_defaults_to_one():
 @pytest.mark.parametrize(
     ("holds", "verdict"),
     [
-        ([True, True], "holds"),
-        ([True, False], "does not hold"),
-        ([None, False], "does not hold"),
-        ([True, None], "incomplete"),
+        (["holds", "holds"], "holds"),
+        (["holds", "does not hold"], "does not hold"),
+        ([None, "does not hold"], "does not hold"),
+        (["holds", "inconclusive"], "inconclusive"),
+        (["holds", None], "incomplete"),
         ([], "incomplete"),
     ],
 )

@@ -17,7 +17,8 @@ from gensuite.cli import main
 from gensuite.config import load_suite
 from gensuite.errors import SuiteFileError
 from gensuite.records import iter_records
-from gensuite.report.verdict import bound_text, pair_holds, row_verdict
+from gensuite.report.stats import pair_verdict, welch
+from gensuite.report.verdict import bound_text, row_verdict
 
 EXTRA_CASES = '''
 [[cases]]
@@ -72,13 +73,14 @@ def test_unknown_check_kind_is_an_error(tmp_path):
 
 def test_bound_decides_the_verdict_not_the_distance():
     rep = {"value": -100.69, "at_least": -102.0, "source": "report E-1"}
-    assert row_verdict(rep, -101.5, profile="paper").label == "pass"
-    assert row_verdict(rep, -102.5, profile="paper").label == "fail"
+    assert row_verdict(rep, -101.5, profile="paper", ci95=0.3).label == "pass"
+    assert row_verdict(rep, -102.5, profile="paper", ci95=0.3).label == "fail"
+    assert row_verdict(rep, -101.8, profile="paper", ci95=0.3).label == "inconclusive"
     # far from the reported value but above the target: still a pass
-    v = row_verdict(rep, -90.0, profile="paper", suite_tolerance=0.1)
+    v = row_verdict(rep, -90.0, profile="paper", ci95=1.0, suite_tolerance=0.1)
     assert v.label == "pass" and v.delta == pytest.approx(10.69) and "≥ -102" in v.reason
-    assert row_verdict({"at_most": 5.0, "source": "s"}, 6.0, profile="quick").label.startswith(
-        "fail")
+    assert row_verdict({"at_most": 5.0, "source": "s"}, 6.0, profile="quick",
+                       ci95=0.5).label.startswith("fail")
     assert row_verdict({"at_most": 5.0, "source": "s"}, 4.0, profile="paper").delta is None
     assert bound_text({"at_least": 1, "at_most": 2}) == "≥ 1 and ≤ 2"
     # a stand-in dataset still makes it "not comparable"
@@ -86,11 +88,11 @@ def test_bound_decides_the_verdict_not_the_distance():
         "not comparable")
 
 
-def test_less_claims_hold_when_left_is_lower():
-    assert pair_holds(1.0, 2.0, "less") is True
-    assert pair_holds(2.0, 1.0, "less") is False
-    assert pair_holds(2.0, 1.0, "greater") is True
-    assert pair_holds(None, 1.0, "less") is None
+def test_less_claims_hold_when_left_is_significantly_lower():
+    low, high = welch([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]), welch([2.0, 2.1, 1.9], [1.0, 1.1, 0.9])
+    assert pair_verdict(low, low.p, "less") == "holds"
+    assert pair_verdict(high, high.p, "less") == "does not hold"
+    assert pair_verdict(high, high.p, "greater") == "holds"
 
 
 def _with_loss_and_figure(monkeypatch):
@@ -165,7 +167,7 @@ def test_artifacts_beside_record_in_mlflow_and_report(tmp_path, monkeypatch):
     assert "(`loss`)" in row and "target ≤ 100" in row and "1.5" in row and "pass" in row
     # claim of kind "less": 1.5 < accuracy (a percentage) holds
     assert "Claim: the first model's loss is below a huge number" in md
-    assert "left mean is below the right" in md
+    assert "(left below right; two-sided test" in md
     # every embedded figure resolves from the report's folder
     links = [line.split("](")[1].rstrip(")") for line in md.splitlines()
              if line.startswith("![samples]")]

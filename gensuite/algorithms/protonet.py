@@ -227,7 +227,8 @@ class ProtoNet(AlgorithmBase):
                 for e in fixed
             )
             _, accs = self._evaluate(episodes, len(fixed), "protonet test runs")
-            return EvalResult(metrics={"accuracy": accuracy_estimate(accs.tolist(), over="runs")})
+            return EvalResult(metrics={"accuracy": accuracy_estimate(
+                accs.tolist(), over="runs", units=f"fixed-runs:{len(fixed)}")})
         if self._test is None:
             return EvalResult(metrics={})
         n = self.config.test_episodes
@@ -236,7 +237,11 @@ class ProtoNet(AlgorithmBase):
             self._test, "test", c.test_way, c.test_shot, c.test_query
         )
         _, accs = self._evaluate(self._sampled_episodes(sampler, n), n, "protonet test")
-        return EvalResult(metrics={"accuracy": accuracy_estimate(accs.tolist(), over="episodes")})
+        # Every model of a given seed and test setting sees these very episodes: paired tests.
+        units = (f"episodes:seed{self.streams.seed_of('test')}:{c.test_way}w{c.test_shot}s"
+                 f"{c.test_query}q:{n}")
+        return EvalResult(metrics={"accuracy": accuracy_estimate(accs.tolist(), over="episodes",
+                                                                 units=units)})
 
     def state_dict(self) -> dict[str, Any]:
         # A deep copy: optimiser state tensors are updated in place by later steps.

@@ -46,8 +46,16 @@ def mean_ci(
 
 
 def accuracy_estimate(
-    per_episode_acc: Iterable[float], method: str = "normal", over: str = "episodes"
+    per_episode_acc: Iterable[float], method: str = "normal", over: str = "episodes",
+    units: str = "",
 ) -> Estimate:
-    """Accuracies in [0, 1] per episode → ``Estimate`` in percent with its 95% half-width."""
-    mean, half, n = mean_ci(per_episode_acc, confidence=0.95, method=method)
-    return Estimate(mean=100.0 * mean, ci95=100.0 * half, n=n, unit="%", over=over)
+    """Accuracies in [0, 1] per episode → ``Estimate`` in percent with its 95% half-width.
+
+    ``units``: an id of the evaluation units (the same test episodes for every model of a
+    suite); given, the per-unit percentages are kept for paired comparisons.
+    """
+    values = [float(x) for x in per_episode_acc]
+    mean, half, n = mean_ci(values, confidence=0.95, method=method)
+    samples = tuple(100.0 * x for x in values) if units else None
+    return Estimate(mean=100.0 * mean, ci95=100.0 * half, n=n, unit="%", over=over,
+                    samples=samples, units=units)

@@ -6,7 +6,8 @@ for tests and for other tools.
 
 from gensuite.report.aggregate import Reproduced, combine, latest_finished
 from gensuite.report.render import DEFAULT_PROFILES, render_reports
-from gensuite.report.verdict import Verdict, claim_verdict, row_verdict
+from gensuite.report.stats import claim_verdict
+from gensuite.report.verdict import Verdict, row_verdict
 
 __all__ = [
     "DEFAULT_PROFILES",

@@ -16,7 +16,8 @@ Key = tuple[str, str, int]  # (profile, case id, seed)
 
 @dataclass(frozen=True, kw_only=True)
 class Reproduced:
-    """A reproduced value: one seed's own estimate, or the mean over seeds with a t-interval."""
+    """A reproduced value: one seed's own estimate, or the mean over seeds with a t-interval
+    (the headline), with the evaluation spread of one trained model kept beside it."""
 
     mean: float
     ci95: float  # NaN when unknown (one seed without a CI)
@@ -24,6 +25,12 @@ class Reproduced:
     over: str  # "episodes" for one seed's estimate, "seeds" when pooled over seeds
     unit: str
     seeds: tuple[int, ...]
+    per_seed: tuple[float, ...] = ()  # each seed's mean, in ``seeds`` order
+    # The evaluation spread of one trained model (over episodes, images...): the mean of the
+    # seeds' own half-widths; equal to the headline's for one seed.
+    eval_ci95: float = math.nan
+    eval_n: int = 0
+    eval_over: str = ""
 
 
 def newest_key(rec: Record) -> tuple[str, str]:
@@ -63,23 +70,25 @@ def by_case(chosen: dict[Key, Record]) -> dict[tuple[str, str], list[Record]]:
 
 
 def combine(estimates: list[dict[str, Any]], seeds: list[int]) -> Reproduced:
-    """One seed: its own mean ± ci95 over n samples; several: mean of seed means ± t-interval."""
+    """One seed: its own mean ± ci95 over n samples; several: mean of seed means ± t-interval
+    over seeds, the seeds' evaluation spread kept beside it."""
     if not estimates:
         raise ValueError("combine() needs at least one estimate")
     unit = estimates[0].get("unit", "")
-    if len(estimates) == 1:
-        e = estimates[0]
-        ci = e.get("ci95")
-        return Reproduced(
-            mean=float(e["mean"]), ci95=math.nan if ci is None else float(ci),
-            n=int(e.get("n", 1)), over=str(e.get("over", "")), unit=unit, seeds=tuple(seeds),
-        )
     means = [float(e["mean"]) for e in estimates]
+    halves = [math.nan if e.get("ci95") is None else float(e["ci95"]) for e in estimates]
+    spread = {"per_seed": tuple(means), "eval_ci95": math.fsum(halves) / len(halves),
+              "eval_n": int(estimates[0].get("n", 1)),
+              "eval_over": str(estimates[0].get("over", ""))}
+    if len(estimates) == 1:
+        return Reproduced(mean=means[0], ci95=halves[0], n=spread["eval_n"],
+                          over=spread["eval_over"], unit=unit, seeds=tuple(seeds), **spread)
     k = len(means)
     mean = math.fsum(means) / k
     sd = math.sqrt(math.fsum((m - mean) ** 2 for m in means) / (k - 1))
     half = float(stats.t.ppf(0.975, k - 1)) * sd / math.sqrt(k)
-    return Reproduced(mean=mean, ci95=half, n=k, over="seeds", unit=unit, seeds=tuple(seeds))
+    return Reproduced(mean=mean, ci95=half, n=k, over="seeds", unit=unit, seeds=tuple(seeds),
+                      **spread)
 
 
 def reproduce(recs: list[Record], metric: str) -> Reproduced:

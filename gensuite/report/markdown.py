@@ -121,11 +121,21 @@ def _cells(row: Row, v: SuiteView, ref: int | None) -> list[str]:
         reproduced, n = ("failed" if row.verdict.label == "run failed" else "not run"), "—"
     else:
         reproduced = f"{fmt.value(val.mean, unit)} {fmt.ci(val.ci95, unit)}".strip()
-        n = f"n = {val.n} {val.over}".strip()
+        n = _n_cell(val, unit)
     delta = "—" if row.verdict.delta is None else fmt.delta(row.verdict.delta, unit)
     # a row that shows another metric than the suite's says which
     label = row.label if row.metric in ("", v.metric) else f"{row.label} (`{row.metric}`)"
     return [label, reported, reproduced, n, delta, row.verdict.text()]
+
+
+def _n_cell(val, unit: str) -> str:
+    """Which interval the number carries: over seeds (with one model's evaluation spread
+    beside it), or one trained model's evaluation spread (1 seed)."""
+    if val.over == "seeds":
+        each = fmt.ci(val.eval_ci95, unit)
+        spread = f"; each model {each} over {val.eval_n} {val.eval_over}" if each else ""
+        return f"n = {val.n} seeds{spread}"
+    return f"n = {val.n} {val.over} (1 seed)".replace("  ", " ")
 
 
 def _tolerance_line(v: SuiteView, rows: list[Row]) -> str | None:
@@ -137,7 +147,9 @@ def _tolerance_line(v: SuiteView, rows: list[Row]) -> str | None:
     base = fmt.tolerance(tolerance_for({}, suite_tol), judged[0].unit)
     where = "suite tolerance" if suite_tol is not None else (
         f"default tolerance {DEFAULT_TOLERANCE}: the records do not carry the suite's")
-    text = f"Pass when |Δ| ≤ {base} ({where})"
+    text = (f"Pass when the reproduced 95% interval lies within reported ± {base} ({where}), "
+            "fail when it lies wholly outside, inconclusive when it straddles an edge or is "
+            "unknown")
     own = [
         f"{r.label} ≤ {fmt.tolerance(r.reported['tolerance'], r.unit)}"
         for r in judged if r.reported.get("tolerance") is not None
@@ -176,20 +188,35 @@ def table_section(v: SuiteView, profile: str, table_id: str, level: str) -> list
 def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str) -> list[str]:
     pairs, overall = v.claim(profile, check)
     body = []
-    for left, lrow, right, rrow, holds in pairs:
-        vals = [
-            f"{fmt.value(r.value.mean, r.unit)} {fmt.ci(r.value.ci95, r.unit)}".strip()
-            if r and r.value else "not run" for r in (lrow, rrow)
-        ]
-        label = {True: "yes", False: "no", None: "not run"}[holds]
-        body.append([lrow.label if lrow else left, rrow.label if rrow else right, *vals, label])
+    for pr in pairs:
+        rows = (pr.left_row, pr.right_row)
+        vals = [f"{fmt.value(r.value.mean, r.unit)} {fmt.ci(r.value.ci95, r.unit)}".strip()
+                if r and r.value else "not run" for r in rows]
+        c = pr.comparison
+        unit = pr.left_row.unit if pr.left_row else ""
+        if c is None:
+            diff, test, p = "—", "—", "—"
+        else:
+            diff = fmt.delta(c.diff, unit)
+            if c.ci95 is not None:
+                diff += f" [{fmt.delta(c.ci95[0], unit)}, {fmt.delta(c.ci95[1], unit)}]"
+            test = (f"{c.test} ({c.n_left} vs {c.n_right})" if c.test
+                    else f"none: {c.reason} (≥ 2 per side needed)")
+            p = "—" if pr.p_adjusted is None else f"{pr.p_adjusted:.3g}"
+        body.append([pr.left_row.label if pr.left_row else pr.left,
+                     pr.right_row.label if pr.right_row else pr.right, *vals, diff, test, p,
+                     pr.verdict or "not run"])
     suffix = SHORTENED if profile != "paper" and overall != "incomplete" else ""
+    direction = "below" if check.get("kind") == "less" else "above"
     return [
         f"{level} Claim: {check['claim']}",
         f"Source: {check['source']}",
-        table(("Left", "Right", "Left value", "Right value", "Holds?"), body),
-        f"Verdict: **{overall}**{suffix}. A pair holds when the left mean "
-        + ("is below" if check.get("kind") == "less" else "exceeds") + " the right.",
+        table(("Left", "Right", "Left value", "Right value", "Left − right (95% CI)", "Test (n)",
+               "p (Holm)", "Pair"), body),
+        f"Verdict: **{overall}**{suffix}. A pair holds when left − right is significant in the "
+        f"claimed direction (left {direction} right; two-sided test, p < 0.05 after Holm's "
+        "correction across the claim's pairs), does not hold when it is significant the other "
+        "way, and is inconclusive otherwise: one training seed per side decides nothing.",
     ]
 
 

@@ -1,9 +1,14 @@
-"""Pure verdict rules: one table row (reported vs reproduced) and one claim (left beats right)."""
+"""Pure verdict rules for one table row: an equivalence test of the reproduced 95% interval
+against the reported value ± its margin (or the report's own bound). A claim's verdict (left
+beats right) is a significance test: ``gensuite.report.stats``."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from gensuite.report.stats import equivalence
 
 DEFAULT_TOLERANCE = 1.0  # when a record's suite snapshot predates the suite-level tolerance
 SHORTENED = " (shortened schedule)"  # quick/smoke runs train for less than the paper did
@@ -11,7 +16,9 @@ SHORTENED = " (shortened schedule)"  # quick/smoke runs train for less than the 
 
 @dataclass(frozen=True, kw_only=True)
 class Verdict:
-    label: str  # pass | fail | not comparable | no reference | not run | run failed (+ SHORTENED)
+    # pass | fail | inconclusive | not comparable | no reference | not run | run failed
+    # (+ SHORTENED)
+    label: str
     reason: str = ""
     delta: float | None = None  # reproduced − reported, in the metric's unit
 
@@ -20,7 +27,10 @@ class Verdict:
 
 
 def tolerance_for(reported: dict[str, Any], suite_tolerance: float | None) -> float:
-    """The row's own tolerance, else the suite's, else the default."""
+    """The row's margin: the source's own ± where it gives one, else the row's own tolerance,
+    else the suite's, else the default."""
+    if reported.get("plus_minus") is not None:
+        return float(reported["plus_minus"])
     if reported.get("tolerance") is not None:
         return float(reported["tolerance"])
     return DEFAULT_TOLERANCE if suite_tolerance is None else float(suite_tolerance)
@@ -40,11 +50,15 @@ def row_verdict(
     value: float | None,
     *,
     profile: str,
+    ci95: float = math.nan,
     suite_tolerance: float | None = None,
     stands_in_for: str | None = None,
     failed: bool = False,
 ) -> Verdict:
-    """Verdict of one row; ``value`` is the reproduced mean (None: no finished run)."""
+    """Verdict of one row; ``value`` ± ``ci95`` is the reproduced mean and its 95% half-width
+    (None: no finished run; NaN half-width: unknown, so nothing is decided). pass: the interval
+    lies within the reported value ± margin (or meets the report's bound); fail: wholly
+    outside; inconclusive: it straddles an edge."""
     if value is None:
         if failed:
             return Verdict(label="run failed", reason="see Failed runs")
@@ -57,14 +71,20 @@ def row_verdict(
     ref = reported.get("value")
     delta = None if ref is None else value - float(ref)
     suffix = "" if profile == "paper" else SHORTENED
+    lo, hi = value - ci95, value + ci95
     bound = bound_text(reported)
     if bound:  # the report's own target decides, not the distance to its number
-        lo, hi = reported.get("at_least"), reported.get("at_most")
-        ok = (lo is None or value >= float(lo)) and (hi is None or value <= float(hi))
-        return Verdict(label=("pass" if ok else "fail") + suffix, reason=f"target {bound}",
-                       delta=delta)
-    ok = abs(delta) <= tolerance_for(reported, suite_tolerance)
-    return Verdict(label=("pass" if ok else "fail") + suffix, delta=delta)
+        at_least, at_most = reported.get("at_least"), reported.get("at_most")
+        label = equivalence(lo, hi, None if at_least is None else float(at_least),
+                            None if at_most is None else float(at_most))
+        reason = f"target {bound}"
+    else:
+        margin = tolerance_for(reported, suite_tolerance)
+        label = equivalence(lo, hi, float(ref) - margin, float(ref) + margin)
+        reason = ""
+    if math.isnan(ci95):
+        reason = f"{reason}; no interval" if reason else "no interval"
+    return Verdict(label=label + suffix, reason=reason, delta=delta)
 
 
 def bound_text(reported: dict[str, Any]) -> str:
@@ -75,21 +95,3 @@ def bound_text(reported: dict[str, Any]) -> str:
     if reported.get("at_most") is not None:
         parts.append(f"≤ {float(reported['at_most']):g}")
     return " and ".join(parts)
-
-
-def pair_holds(left: float | None, right: float | None, kind: str = "greater") -> bool | None:
-    """Whether left beats right (greater: left > right; less: left < right, as for FID);
-    None when a side has no reproduced value."""
-    if left is None or right is None:
-        return None
-    return left > right if kind == "greater" else left < right
-
-
-def claim_verdict(holds: list[bool | None]) -> str:
-    """holds when every pair holds; one failing pair settles "does not hold" even if others are
-    missing; otherwise a missing side makes it "incomplete"."""
-    if any(h is False for h in holds):
-        return "does not hold"
-    if not holds or any(h is None for h in holds):
-        return "incomplete"
-    return "holds"

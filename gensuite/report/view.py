@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,8 @@ from gensuite.report.aggregate import (
     reproduce,
     run_key,
 )
-from gensuite.report.verdict import Verdict, claim_verdict, pair_holds, row_verdict
+from gensuite.report.stats import Comparison, claim_verdict, holm, pair_verdict, paired, welch
+from gensuite.report.verdict import Verdict, row_verdict
 
 PROFILE_ORDER = ("paper", "quick", "smoke")
 
@@ -35,6 +37,20 @@ class Row:
     stands_in_for: str | None
     metric: str = ""
     unit: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairResult:
+    """One claimed pair: its rows, the test of left − right, the Holm-adjusted p, the verdict
+    (None when a side has no finished run)."""
+
+    left: str
+    left_row: Row | None
+    right: str
+    right_row: Row | None
+    comparison: Comparison | None
+    p_adjusted: float | None
+    verdict: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +143,7 @@ class SuiteView:
         )
         verdict = row_verdict(
             case.get("reported"), None if value is None else value.mean, profile=profile,
+            ci95=math.nan if value is None else value.ci95,
             suite_tolerance=self.snapshot.get("tolerance"), stands_in_for=stands_in,
             failed=failed,
         )
@@ -143,12 +160,59 @@ class SuiteView:
             if self.cases.get(c, {}).get("table") == table
         ]
 
-    def claim(self, profile: str, check: dict[str, Any]) -> tuple[list[tuple], str]:
-        """(left row, right row, holds) per pair, and the claim's overall verdict."""
-        pairs = []
+    def claim(self, profile: str, check: dict[str, Any]) -> tuple[list[PairResult], str]:
+        """Each pair tested (Welch over seeds, or paired over shared evaluation units), Holm's
+        correction across the claim's pairs, each pair's verdict and the claim's."""
+        tested = []
         for left, right in check["pairs"]:
             lrow, rrow = (self.row(profile, c) if c in self.cases else None for c in (left, right))
-            lv, rv = (r.value.mean if r and r.value else None for r in (lrow, rrow))
-            pairs.append((left, lrow, right, rrow,
-                          pair_holds(lv, rv, check.get("kind", "greater"))))
-        return pairs, claim_verdict([p[-1] for p in pairs])
+            tested.append((left, lrow, right, rrow, self.compare(profile, left, right)))
+        adjusted = holm([c.p if c is not None else None for *_, c in tested])
+        kind = check.get("kind", "greater")
+        pairs = [
+            PairResult(left=left, left_row=lrow, right=right, right_row=rrow, comparison=c,
+                       p_adjusted=p, verdict=None if c is None else pair_verdict(c, p, kind))
+            for (left, lrow, right, rrow, c), p in zip(tested, adjusted)
+        ]
+        return pairs, claim_verdict([p.verdict for p in pairs])
+
+    def compare(self, profile: str, left: str, right: str) -> Comparison | None:
+        """left − right of the two cases' metrics: Welch's t over per-seed means when each side
+        has ≥ 2 seeds; else a paired t when both were scored on the same evaluation units
+        (same seeds, same data, the same units recorded by the plug-in); else untested."""
+        lrecs, rrecs = (self.groups.get((profile, c), []) for c in (left, right))
+        if not lrecs or not rrecs:
+            return None
+        lm, rm = self.metric_of(left), self.metric_of(right)
+        lvals = [float(r["metrics"][lm]["mean"]) for r in lrecs]
+        rvals = [float(r["metrics"][rm]["mean"]) for r in rrecs]
+        if len(lvals) >= 2 and len(rvals) >= 2:
+            return welch(lvals, rvals)
+        shared = _shared_units(lrecs, rrecs, lm, rm)
+        if shared is not None:
+            return paired(*shared)
+        return welch(lvals, rvals)  # untested: says how many seeds there are
+
+
+def _shared_units(lrecs: list[Record], rrecs: list[Record], lm: str,
+                  rm: str) -> tuple[list[float], list[float], str] | None:
+    """Per-unit values of both sides over the seeds they share, when every shared seed scored
+    the same units (the plug-in's ``units`` id) on the same data; None otherwise."""
+    right_by_seed = {int(r["seed"]): r for r in rrecs}
+    left_vals: list[float] = []
+    right_vals: list[float] = []
+    over = ""
+    for rec in lrecs:
+        other = right_by_seed.get(int(rec["seed"]))
+        if other is None:
+            continue
+        a, b = rec["metrics"][lm], other["metrics"][rm]
+        same_data = (rec.get("dataset") or {}).get("fingerprint") == (
+            other.get("dataset") or {}).get("fingerprint")
+        if not (a.get("units") and a.get("units") == b.get("units") and same_data
+                and a.get("samples") and len(a["samples"]) == len(b.get("samples") or ())):
+            return None
+        left_vals += [float(x) for x in a["samples"]]
+        right_vals += [float(x) for x in b["samples"]]
+        over = str(a.get("over", "units"))
+    return (left_vals, right_vals, f"shared {over}") if left_vals else None
