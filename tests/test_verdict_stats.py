@@ -13,8 +13,8 @@ from gensuite.report.stats import (
     claim_verdict,
     equivalence,
     holm,
-    paired,
     pair_verdict,
+    paired,
     welch,
 )
 
