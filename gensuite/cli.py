@@ -170,6 +170,65 @@ def report(suites, results_dir, reports_dir, profiles):
         click.echo(f"wrote {p}")
 
 
+@main.command()
+@click.argument("record", required=False, type=click.Path(path_type=Path))
+@click.option("--suite", "suite_name", default=None,
+              help="Verify the records this suite's report shows (instead of RECORD).")
+@click.option("--case", "cases", multiple=True, help="With --suite: only these case ids.")
+@click.option("--profile", type=click.Choice(PROFILES), default=None,
+              help="With --suite: only this profile.")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--device", default=None, help="Default: the record's device.")
+@click.option("--threads", type=int, default=None, help="Default: the record's thread count.")
+@click.option("--allow-dirty", is_flag=True,
+              help="Re-run even when this checkout is not the record's commit (or has "
+                   "uncommitted changes); the output says so.")
+@_fail_cleanly
+def verify(record, suite_name, cases, profile, results_dir, data_root, device, threads,
+           allow_dirty):
+    """Re-run a record's case at its recorded config, seed, profile and schedule; compare.
+
+    Per metric: identical, within the evaluation interval, or differs (exit status 1). Where
+    the device and thread count are the record's, only identical passes.
+    """
+    from gensuite.verify import IDENTICAL, suite_records, verify_record
+
+    if (record is None) == (suite_name is None):
+        raise click.UsageError("give a RECORD or --suite NAME (not both)")
+    paths = [record] if record is not None else suite_records(
+        results_dir, suite_name, tuple(cases), profile)
+    failed = 0
+    for path in paths:
+        v = verify_record(path, allow_dirty=allow_dirty, data_root=data_root, device=device,
+                          threads=threads)
+        rec = v.record
+        click.echo(f"verify {path} ({rec['suite']['name']}/{rec['profile']}, "
+                   f"{rec['case']['id']}, seed {rec['seed']}; commit "
+                   f"{rec['provenance']['git_commit'][:12]})")
+        for note in v.notes:
+            click.echo(f"  note: {note}")
+        for c in v.checks:
+            old, new = (_shown(e) for e in (c.recorded, c.rerun))
+            click.echo(f"  {c.name:22} recorded {old:26} re-run {new:26} {c.verdict}")
+        failed += not v.ok
+        click.echo("  → " + ("reproduced" if v.ok else "DIFFERS") + (
+            "" if all(c.verdict == IDENTICAL for c in v.checks) or not v.ok
+            else " (within the evaluation interval)"))
+    click.echo(f"{len(paths) - failed}/{len(paths)} records reproduced")
+    if failed:
+        sys.exit(1)
+
+
+def _shown(estimate: dict | None) -> str:
+    if estimate is None:
+        return "(missing)"
+    ci = estimate.get("ci95")
+    ci_text = "" if ci is None or ci != ci else f" ± {ci:.6g}"
+    return f"{estimate['mean']:.10g}{ci_text}"
+
+
 @main.command("list")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @_fail_cleanly
