@@ -87,6 +87,13 @@ class Schedule:
     # episodic plug-ins' cheap validation pass (0: the plug-in's default); others ignore it, and
     # reports mention it only when a suite sets it
     val_episodes: int = 0
+    # Early stopping (Snell et al. 2017: "until the validation loss stops improving"): after
+    # ``patience`` evaluations without a new best ``monitor`` (a key of validate(), minimised;
+    # maximised with monitor_mode "max") training stops and the best evaluation's weights are
+    # kept; ``steps`` is then the cap. 0: train all ``steps``.
+    patience: int = 0
+    monitor: str = ""
+    monitor_mode: str = "min"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -290,10 +290,17 @@ def _schedule(r: _Reader) -> Schedule:
         eval_every=r.get("eval_every", int, 0),
         checkpoint_every=r.get("checkpoint_every", int, 0),
         val_episodes=r.get("val_episodes", int, 0),
+        patience=r.get("patience", int, 0),
+        monitor=r.get("monitor", str, ""),
+        monitor_mode=r.get("monitor_mode", str, "min"),
     )
     r.done()
     if s.steps < 1:
         raise r.error("steps", "must be at least 1")
+    if s.monitor_mode not in ("min", "max"):
+        raise r.error("monitor_mode", "must be 'min' or 'max'")
+    if s.patience < 0 or (s.patience and not (s.monitor and s.eval_every)):
+        raise r.error("patience", "needs monitor (a validation metric) and eval_every")
     return s
 
 

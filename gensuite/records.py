@@ -12,7 +12,8 @@ seed, config, schedule, profile_note, dataset {name, options, description, files
 stands_in_for}, metrics {name: Estimate dict}, curves {train:
 [{step, ...}], val: [{step, ...}]}, status (finished | failed | diverged), error, train_key,
 trained_in_this_run, timing {started, finished, wall_s, train_s}, provenance {...}, tracking
-{uri, experiment, run_id}, artifacts [paths relative to the record's folder].
+{uri, experiment, run_id}, artifacts [paths relative to the record's folder], stopping (early
+stopping: {monitor, best, best_step, stopped_early, patience}, or null).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def make_record(
     description: dict[str, Any], *, status: str, error: str | None,
     metrics: dict[str, Any], curves: dict[str, list], trained_in_this_run: bool,
     timing: dict[str, Any], tracking: dict[str, Any], artifacts: list[str],
+    stopping: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole record: the run's description plus what came of it (see the module docstring
     for the schema). The one place a record's fields are named."""
@@ -69,7 +71,7 @@ def make_record(
         "schema": SCHEMA, **description,
         "metrics": metrics, "curves": curves, "status": status, "error": error,
         "trained_in_this_run": trained_in_this_run, "timing": timing, "tracking": tracking,
-        "artifacts": artifacts,
+        "artifacts": artifacts, "stopping": stopping,
     }
 
 

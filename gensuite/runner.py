@@ -271,7 +271,7 @@ def run_case(
             "train_s": round(loop.train_seconds, 2),
         },
         tracking={"uri": tracker.uri, "experiment": tracker.experiment, "run_id": run_id},
-        artifacts=artifacts,
+        artifacts=artifacts, stopping=loop.stopping,
     )
     path = write_record(path, record)
     return CaseOutcome(case.id, seed, status, path, error or "", metrics)

@@ -60,6 +60,8 @@ def test_every_shipped_suite_is_valid():
         ('params = { distance = "cosine"', 'params = { distance = "manhattan"', r"cases\[1\] \(c2.*manhattan"),
         ("steps = 3,", "steps = 0,", r"profiles\.smoke\.schedule\.steps: must be at least 1"),
         ("steps = 3,", 'steps = "3",', r"profiles\.smoke\.schedule\.steps: expected int, got str"),
+        ("steps = 3,", "steps = 3, patience = 2,", r"profiles\.smoke\.schedule\.patience: needs monitor"),
+        ("steps = 3,", 'steps = 3, patience = 2, monitor = "val_loss", monitor_mode = "up",', r"schedule\.monitor_mode: must be 'min' or 'max'"),
         ("[profiles.paper]\nschedule = { steps = 5 }", "", r"profiles: every suite supports all profiles"),
         ('table = "t1"\nrow = "5-way 1-shot"\n', 'table = "t9"\nrow = "5-way 1-shot"\n', r"cases\[0\]\.table: no \[tables\.t9\]"),
         ('source = "Snell et al. (2017), Table 1" }', 'source = "" }', r"cases\[0\]\.reported\.source: a reported number needs its citation"),

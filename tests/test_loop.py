@@ -97,3 +97,52 @@ def test_non_finite_loss_raises_with_the_step():
     with pytest.raises(DivergedError, match=r"diverged at step 3: non-finite loss=nan") as info:
         run_loop(Counter(nan_at=3), Schedule(steps=10), train_key="f")
     assert info.value.step == 3
+
+
+class Valley(Counter):
+    """Validation loss (w − 6)²: best at w = 6, then worse — early stopping's test case."""
+
+    def validate(self):
+        return {"val_loss": (float(self.w) - 6.0) ** 2}
+
+
+EARLY = Schedule(steps=40, eval_every=2, patience=3, monitor="val_loss")
+
+
+def test_early_stopping_stops_after_patience_and_keeps_the_best_weights():
+    algo = Valley()
+    result = run_loop(algo, EARLY, train_key="e")
+    # evaluations at w = 2, 4, 6 (best), 8, 10, 12: three without improvement → stop at 12
+    assert result.steps == 12 and algo.steps_seen[-1] == 11
+    assert float(algo.w) == 6.0  # the best evaluation's state was restored
+    assert result.stopping == {"monitor": "val_loss", "best": 0.0, "best_step": 6,
+                               "stopped_early": True, "patience": 3}
+    assert [p["step"] for p in result.val_curve] == [2, 4, 6, 8, 10, 12]
+
+
+def test_early_stopping_resumes_exactly_and_a_finished_run_is_reused(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    sched = Schedule(steps=40, eval_every=2, checkpoint_every=2, patience=3, monitor="val_loss")
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(Valley(crash_at=9), sched, train_key="e", checkpoint_path=ckpt)
+    resumed = Valley()
+    result = run_loop(resumed, sched, train_key="e", checkpoint_path=ckpt)
+    assert result.steps == 12 and float(resumed.w) == 6.0 and result.stopping["best_step"] == 6
+    again = Valley()
+    reused = run_loop(again, sched, train_key="e", checkpoint_path=ckpt)
+    assert reused.reused and again.steps_seen == [] and float(again.w) == 6.0
+    assert reused.stopping == result.stopping
+
+
+def test_without_improvement_window_it_trains_to_the_cap():
+    algo = Counter()  # val_acc rises forever: maximised, never stale
+    sched = Schedule(steps=10, eval_every=2, patience=2, monitor="val_acc", monitor_mode="max")
+    result = run_loop(algo, sched, train_key="e")
+    assert result.steps == 10 and result.stopping["stopped_early"] is False
+    assert result.stopping["best_step"] == 10
+
+
+def test_unknown_monitor_is_one_line():
+    sched = Schedule(steps=4, eval_every=2, patience=1, monitor="val_nope")
+    with pytest.raises(GensuiteError, match="schedule.monitor 'val_nope' is not among"):
+        run_loop(Valley(), sched, train_key="e")

@@ -25,8 +25,10 @@ def _schedule(s: dict[str, Any]) -> str:
     every = s.get("eval_every") or 0
     evals = f"evaluation every {_count(every, 'step')}" if every else "evaluation at the end only"
     episodes = s.get("val_episodes")  # episodic plug-ins only (0 / absent: not used)
+    stop = (f", early stopping on {s['monitor']} (patience {_count(s['patience'], 'evaluation')}"
+            f", steps a cap)" if s.get("patience") else "")
     return (f"{_count(s.get('steps'), 'step')}, {evals}"
-            + (f", {_count(episodes, 'validation episode')}" if episodes else ""))
+            + (f", {_count(episodes, 'validation episode')}" if episodes else "") + stop)
 
 
 def _environment(p: dict[str, Any]) -> str:

@@ -1,6 +1,11 @@
 """One training loop for every plug-in: it owns iteration, evaluation cadence, checkpoints and
 resume; the plug-in owns its step; tracking, pruning and progress are callbacks.
 
+With ``schedule.patience`` the loop stops early once the monitored validation metric has not
+improved for that many evaluations, and restores the best evaluation's weights (Snell et al.
+2017's rule); ``steps`` is then a cap. The early-stopping state is in every checkpoint, so a
+resumed run stops where an uninterrupted one would.
+
 A checkpoint holds the plug-in's state, the step, the curves so far and the run's train key
 (a hash of everything that decides the trained weights: config, data fingerprint, schedule,
 seed, device, code). Resuming with a different configuration raises instead of silently mixing runs
@@ -10,6 +15,7 @@ share one trained model.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -35,11 +41,13 @@ class Callback:
 
 @dataclass
 class LoopResult:
-    steps: int
+    steps: int  # steps trained in all (fewer than the schedule's when stopped early)
     resumed_from: int = 0
     train_seconds: float = 0.0
     train_curve: list[dict[str, float]] = field(default_factory=list)
     val_curve: list[dict[str, float]] = field(default_factory=list)
+    stopping: dict[str, Any] | None = None  # early stopping: monitor, best, best_step, stopped
+
 
     @property
     def curves(self) -> Curves:
@@ -76,6 +84,44 @@ def _check_finite(step: int, metrics: dict[str, float]) -> None:
         raise DivergedError(step, bad)
 
 
+class _EarlyStop:
+    """Tracks the best monitored validation value, keeps that evaluation's state, and says
+    when ``patience`` evaluations have passed without a better one."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.monitor, self.patience = schedule.monitor, schedule.patience
+        self.sign = 1.0 if schedule.monitor_mode == "min" else -1.0
+        self.best: float | None = None
+        self.best_step = 0
+        self.best_state: dict[str, Any] | None = None
+        self.since_best = 0
+
+    def update(self, step: int, val: dict[str, float], algo: Algorithm) -> bool:
+        """Record an evaluation; True when training should stop."""
+        if self.monitor not in val:
+            raise GensuiteError(f"schedule.monitor {self.monitor!r} is not among the validation "
+                                f"metrics {sorted(val)}")
+        value = float(val[self.monitor])
+        if self.best is None or self.sign * value < self.sign * self.best:
+            self.best, self.best_step, self.since_best = value, step, 0
+            self.best_state = copy.deepcopy(algo.state_dict())
+        else:
+            self.since_best += 1
+        return self.since_best >= self.patience
+
+    def summary(self, stopped: bool) -> dict[str, Any]:
+        return {"monitor": self.monitor, "best": self.best, "best_step": self.best_step,
+                "stopped_early": stopped, "patience": self.patience}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step, "best_state": self.best_state,
+                "since_best": self.since_best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_step = state["best"], state["best_step"]
+        self.best_state, self.since_best = state["best_state"], state["since_best"]
+
+
 def _save(path: Path, payload: dict[str, Any]) -> None:
     # write-then-rename: a run killed while saving leaves the previous checkpoint intact
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,9 +139,11 @@ def run_loop(
     callbacks: list[Callback] = (),
     progress: bool = False,
 ) -> LoopResult:
-    """Train ``algo`` for ``schedule.steps`` steps, resuming from ``checkpoint_path`` if present."""
+    """Train ``algo`` for ``schedule.steps`` steps (or until early stopping), resuming from
+    ``checkpoint_path`` if present."""
     result = LoopResult(steps=schedule.steps)
-    start = 0
+    stopper = _EarlyStop(schedule) if schedule.patience else None
+    start, finished = 0, False
     if checkpoint_path is not None and checkpoint_path.exists():
         ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         if ckpt.get("train_key") != train_key:  # None: a checkpoint of older code
@@ -107,25 +155,34 @@ def run_loop(
         start = result.resumed_from = ckpt["step"]
         result.train_curve, result.val_curve = ckpt["train_curve"], ckpt["val_curve"]
         result.train_seconds = ckpt.get("train_seconds", 0.0)
+        finished = bool(ckpt.get("finished", start >= schedule.steps))
+        if stopper is not None and ckpt.get("early_stop"):
+            stopper.load_state_dict(ckpt["early_stop"])
+        result.stopping = ckpt.get("stopping")
+        if finished:
+            result.steps = start
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, done_training: bool = False) -> None:
         if checkpoint_path is not None:
             _save(checkpoint_path, {
                 "train_key": train_key, "step": step, "algo": algo.state_dict(),
                 "train_curve": result.train_curve, "val_curve": result.val_curve,
-                "train_seconds": result.train_seconds,
+                "train_seconds": result.train_seconds, "finished": done_training,
+                "early_stop": None if stopper is None else stopper.state_dict(),
+                "stopping": result.stopping,
             })
 
     window = _CurveWindow(schedule.steps)
     bar = None
-    if progress and start < schedule.steps:
+    if progress and not finished:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=schedule.steps, initial=start, unit="step", leave=False,
                    dynamic_ncols=True)
     t0 = time.perf_counter()
+    stop = False
     try:
-        for step in range(start, schedule.steps):
+        for step in ([] if finished else range(start, schedule.steps)):
             metrics = algo.train_step(step)
             _check_finite(step, metrics)
             for cb in callbacks:
@@ -146,6 +203,11 @@ def run_loop(
                     result.val_curve.append({"step": done, **val})
                     for cb in callbacks:
                         cb.on_eval(done, val)
+                    if stopper is not None:
+                        stop = stopper.update(done, val, algo)
+            if stop:
+                result.steps = done
+                break
             if schedule.checkpoint_every and done % schedule.checkpoint_every == 0 and not is_last:
                 result.train_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -153,9 +215,12 @@ def run_loop(
     finally:
         if bar is not None:
             bar.close()
-    if start < schedule.steps:
+    if not finished:
         result.train_seconds += time.perf_counter() - t0
-        checkpoint(schedule.steps)
+        if stopper is not None and stopper.best_state is not None:
+            algo.load_state_dict(stopper.best_state)  # the best evaluation's weights
+            result.stopping = stopper.summary(stopped=stop)
+        checkpoint(result.steps, done_training=True)
     for cb in callbacks:
         cb.on_end(result)
     return result
