@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import zipfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 import torch_fidelity
 from PIL import Image
+from scipy import stats
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
@@ -26,6 +28,7 @@ from gensuite.errors import MissingDataError, RegistryError
 from gensuite.metrics import fidelity, inception
 from gensuite.metrics.fidelity import (
     ImageTensorDataset,
+    bootstrap_half_width,
     compare_inception_fid,
     extract_features,
     fid_from_features,
@@ -394,3 +397,32 @@ def test_inception_comparison_code_path(monkeypatch):
     out = compare_inception_fid(gen, real)
     assert out[f"fid[{TOY_NAME}]"] == out[f"fid[{twin}]"] > 0
     assert out["fid_relative_difference"] == 0 and out["feature_max_abs_difference"] == 0
+
+
+# ---------------------------------------------------------------- bootstrap intervals
+
+
+def test_fid_bootstrap_matches_a_scipy_bootstrap():
+    """The same resamples (numpy's default_rng(seed).integers per replicate) through scipy's
+    FID give the same half-width: z·sd of the replicates."""
+    rng = np.random.default_rng(1)
+    gen, real = rng.normal(0.3, 1, (300, 6)), rng.normal(0, 1, (400, 6))
+    half = bootstrap_half_width(gen, real, "fid", resamples=40, seed=7)
+    draws = np.random.default_rng(7)
+    ref = [fid_reference(gen[draws.integers(0, 300, 300)], real) for _ in range(40)]
+    assert half == pytest.approx(stats.norm.ppf(0.975) * np.std(ref, ddof=1), rel=1e-6)
+    assert bootstrap_half_width(gen, real, "fid", resamples=40, seed=7) == half  # seeded
+
+
+def test_bootstrap_interval_shrinks_with_more_samples():
+    rng = np.random.default_rng(2)
+    real = rng.normal(0, 1, (2000, 4))
+    small = bootstrap_half_width(rng.normal(0.5, 1, (100, 4)), real, "fid", resamples=60)
+    large = bootstrap_half_width(rng.normal(0.5, 1, (1600, 4)), real, "fid", resamples=60)
+    assert large < small / 2  # ~1/√n: 16× the samples, ~4× narrower
+    kid = bootstrap_half_width(rng.normal(0.5, 1, (200, 4)), real, "kid", resamples=20,
+                               kid_subset_size=100)
+    assert math.isfinite(kid) and kid > 0
+    assert math.isnan(bootstrap_half_width(real, real, "fid", resamples=1))
+    with pytest.raises(ValueError, match="metric must be 'fid' or 'kid'"):
+        bootstrap_half_width(real, real, "is")

@@ -139,7 +139,7 @@ def test_config_rejects_bad_values_in_one_line():
         VAEConfig(val_fraction=1.0)
     assert eval_only_fields(VAEConfig) == {"test_limit", "iw_samples", "fid_samples",
                                            "fid_reference", "classifier_train_limit",
-                                           "classifier_epochs"}
+                                           "classifier_epochs", "bootstrap"}
     assert get_algorithm("vae") is VAE
 
 

@@ -100,7 +100,7 @@ class GAN(AlgorithmBase):
     Config = GANConfig
     tiny_config: ClassVar[dict[str, Any]] = dict(
         batch_size=8, g_width=8, d_width=8, z_dim=8, eval_samples=16, test_samples=32,
-        class_samples=8, hist_samples=32, kid_subsets=2, classifier_epochs=1)
+        class_samples=8, hist_samples=32, kid_subsets=2, classifier_epochs=1, bootstrap=5)
 
     def __init__(self, config: GANConfig, data: ImageClassData, ctx: RunContext) -> None:
         self.config, self.data, self.ctx = config, data, ctx
@@ -350,16 +350,25 @@ class GAN(AlgorithmBase):
 
     def test(self, curves: Curves) -> EvalResult:
         from gensuite.metrics.classifier import class_histogram, predict
+        from gensuite.metrics.fidelity import fidelity_intervals
 
         c = self.config
         generated = self._eval_set(c.test_samples, "test")
-        res = self._fidelity(generated, self._reference(c.test_samples), kid=True)
+        reference = self._reference(c.test_samples)
+        res = self._fidelity(generated, reference, kid=True)
         n = res.n_generated
+        # Intervals over the generated samples (bootstrap); IS's is over its splits.
+        half = fidelity_intervals(generated, reference, extractor=self.extractor.name,
+                                  layer=res.feature_layer_fid, kid=True,
+                                  resamples=c.bootstrap, device=str(self.device),
+                                  kid_subset_size=min(1000, n, len(reference)))
         out = {
-            "fid": Estimate(mean=res["frechet_inception_distance"], n=n, over="images"),
+            "fid": Estimate(mean=res["frechet_inception_distance"], ci95=half["fid"], n=n,
+                            over="images"),
             "is": res.is_estimate(),
-            # KID's std is over overlapping random subsets: a spread, not an interval.
-            "kid": Estimate(mean=res["kernel_inception_distance_mean"], n=n, over="images"),
+            # kid_std is over overlapping random subsets: a spread; the interval is kid's.
+            "kid": Estimate(mean=res["kernel_inception_distance_mean"], ci95=half["kid"], n=n,
+                            over="images"),
             "kid_std": Estimate(mean=res["kernel_inception_distance_std"],
                                 n=c.kid_subsets, over="subsets"),
         }

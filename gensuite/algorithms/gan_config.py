@@ -89,6 +89,7 @@ class GANConfig:
     class_samples: int = _eval(1000)  # images of the target class for its accuracy
     hist_samples: int = _eval(10000)  # images for the class histogram (report C-2)
     kid_subsets: int = _eval(100)
+    bootstrap: int = _eval(100)  # resamples of the generated features for FID/KID intervals
     perturb_eps: float = _eval(2.0)  # per-dimension latent perturbation (report E-2)
     # A reported class histogram drawn beside ours, with its citation (report C-2's, in the
     # MNIST suites): {counts = [...], source = "..."}; empty: none.

@@ -69,7 +69,7 @@ class VAE(AlgorithmBase):
     tiny_config: ClassVar[dict[str, Any]] = dict(
         hidden=16, hidden_layers=1, latent_dim=4, batch_size=16, iw_samples=4, fid_samples=32,
         classifier_train_limit=64,
-        classifier_epochs=1)
+        classifier_epochs=1, bootstrap=5)
     capture_per_row = 10
 
     def __init__(self, config: VAEConfig, data: ImageClassData, ctx: RunContext) -> None:

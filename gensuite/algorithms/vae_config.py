@@ -61,6 +61,8 @@ class VAEConfig:
     # many epochs (0: all images, the dataset's recipe) — smoke runs use a token classifier.
     classifier_train_limit: int = field(default=0, metadata={"eval": True})
     classifier_epochs: int = field(default=0, metadata={"eval": True})
+    # resamples of the samples' features behind FID's interval (bootstrap); 0: no interval
+    bootstrap: int = field(default=100, metadata={"eval": True})
 
     def __post_init__(self) -> None:
         for name, allowed in (("arch", ARCHS), ("likelihood", LIKELIHOODS),

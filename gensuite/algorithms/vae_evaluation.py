@@ -76,7 +76,7 @@ def fidelity(vae: VAE) -> tuple[dict[str, Estimate], dict[str, Any]] | None:
     evaluation classifier the data's registration declares; None when it declares none."""
     from gensuite.evaluators.classifier import evaluation_spec, for_dataset
     from gensuite.metrics.classifier import class_histogram, register_classifier_extractor
-    from gensuite.metrics.fidelity import fidelity_metrics
+    from gensuite.metrics.fidelity import fidelity_intervals, fidelity_metrics
 
     c = vae.config
     try:
@@ -100,8 +100,12 @@ def fidelity(vae: VAE) -> tuple[dict[str, Estimate], dict[str, Any]] | None:
         # GAN): the balance of digits (or faces) the model generates.
         "class_histogram": dict(zip(clf.classes, class_histogram(clf, fake))),
         **res.as_record()}
+    half = fidelity_intervals(fake, real, extractor=extractor.name,
+                              layer=res.feature_layer_fid, kid=False, resamples=c.bootstrap,
+                              device=vae.ctx.device)
     metrics = {
         "is": res.is_estimate(),
-        "fid": Estimate(mean=res["frechet_inception_distance"], n=len(fake), over="images"),
+        "fid": Estimate(mean=res["frechet_inception_distance"], ci95=half["fid"], n=len(fake),
+                        over="images"),
     }
     return metrics, details
