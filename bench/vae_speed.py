@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         config = algo_cls.Config(**spec.resolve_params(case, args.profile))
         train_part = {k: v for k, v in dataclasses.asdict(config).items() if k not in eval_keys}
         models.setdefault(repr(sorted(train_part.items())), (case.id, config))
-    ds_name, ds_options = spec.dataset_for(spec.cases[0])
+    ds_name, ds_options = spec.dataset_for(spec.cases[0], args.profile)
     data = datasets().get(ds_name)(DataRoot(), **ds_options)
     print(f"load average {os.getloadavg()[0]:.2f} (other processes slow every figure down)")
     print(f"{spec.name} / {args.profile}: {len(spec.cases)} cases, {len(models)} trained models, "

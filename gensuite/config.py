@@ -125,6 +125,9 @@ class Profile:
     params: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     note: str = ""
+    # builder options of the suite's dataset at this profile (e.g. the paper profile training
+    # on the training classes alone, so that validation classes can stop it early)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,9 +173,12 @@ class SuiteSpec:
     def schedule_for(self, case: Case, profile: str) -> Schedule:
         return case.schedules.get(profile, self.profiles[profile].schedule)
 
-    def dataset_for(self, case: Case) -> tuple[str, dict[str, Any]]:
+    def dataset_for(self, case: Case, profile: str | None = None) -> tuple[str, dict[str, Any]]:
+        """The dataset and its builder options: suite → profile → case (later wins); a case
+        naming another dataset takes its own options only."""
         if case.dataset is None:
-            return self.dataset, {**self.dataset_options, **case.dataset_options}
+            at_profile = self.profiles[profile].dataset_options if profile else {}
+            return self.dataset, {**self.dataset_options, **at_profile, **case.dataset_options}
         return case.dataset, dict(case.dataset_options)
 
     def snapshot(self) -> dict[str, Any]:
@@ -392,6 +398,7 @@ def _profiles(top: _Reader) -> dict[str, Profile]:
             params=dict(p.get("params", dict, {})),
             seeds=tuple(seeds),
             note=p.get("note", str, ""),
+            dataset_options=dict(p.get("dataset_options", dict, {})),
         )
         p.done()
     profiles_r.done()

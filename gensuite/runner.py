@@ -132,7 +132,7 @@ def prepare_case(
     algo_cls = algorithms().get(spec.algorithm)
     params = {**spec.resolve_params(case, profile), **(overrides or {})}
     config = algo_cls.Config(**params)
-    ds_name, ds_options = spec.dataset_for(case)
+    ds_name, ds_options = spec.dataset_for(case, profile)
     dataset, fp = data.get(ds_name, ds_options)
     if not isinstance(dataset, algo_cls.Config.data_type):
         raise GensuiteError(f"dataset {ds_name!r} gave {type(dataset).__name__}; plug-in "

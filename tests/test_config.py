@@ -96,3 +96,14 @@ def test_invalid_toml_is_one_line(tmp_path):
 def test_unknown_suite_name_lists_known_ones():
     with pytest.raises(GensuiteError, match=r"unknown suite 'nonesuch'; known: .*protonet"):
         load_suite("nonesuch")
+
+
+def test_profile_dataset_options_sit_between_suite_and_case(tmp_path):
+    text = MINIMAL_SUITE.replace(
+        "[profiles.paper]\nschedule = { steps = 5 }",
+        '[profiles.paper]\nschedule = { steps = 5 }\ndataset_options = { train_split = "trainval" }')
+    spec = load_suite(_write(tmp_path, text))
+    c1 = spec.case("c1")
+    assert spec.dataset_for(c1, "paper") == ("omniglot-vinyals", {"train_split": "trainval"})
+    assert spec.dataset_for(c1, "quick") == ("omniglot-vinyals", {"train_split": "train"})
+    assert spec.dataset_for(c1) == ("omniglot-vinyals", {"train_split": "train"})
