@@ -146,3 +146,23 @@ def test_unknown_monitor_is_one_line():
     sched = Schedule(steps=4, eval_every=2, patience=1, monitor="val_nope")
     with pytest.raises(GensuiteError, match="schedule.monitor 'val_nope' is not among"):
         run_loop(Valley(), sched, train_key="e")
+
+
+class _Payload:
+    """Unpickling this would call os.system: what a tampered checkpoint could carry."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo tampered > /dev/null",))
+
+
+def test_checkpoint_with_a_pickled_callable_is_refused_in_one_line(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    run_loop(Counter(), Schedule(steps=2), train_key="f", checkpoint_path=ckpt)
+    payload = torch.load(ckpt, weights_only=True)  # what the loop writes loads safely
+    payload["algo"]["hook"] = _Payload()
+    torch.save(payload, ckpt)
+    with pytest.raises(GensuiteError, match="holds more than tensors and plain types") as info:
+        run_loop(Counter(), Schedule(steps=4), train_key="f", checkpoint_path=ckpt)
+    assert "\n" not in str(info.value) and "--no-resume" in str(info.value)

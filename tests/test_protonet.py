@@ -180,7 +180,7 @@ def test_state_dict_round_trip():
 
     b = make(seed=6)  # another seed: everything that matters must come from the state
     buf.seek(0)
-    b.load_state_dict(torch.load(buf, weights_only=False))
+    b.load_state_dict(torch.load(buf, weights_only=True))
     assert [b.train_step(s) for s in (2, 3)] == expected
     assert b.scheduler.last_epoch == 4
 

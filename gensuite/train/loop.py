@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,18 @@ class _EarlyStop:
         self.best_state, self.since_best = state["best_state"], state["since_best"]
 
 
+def _load(path: Path) -> dict[str, Any]:
+    """A checkpoint of tensors and plain types only: ``weights_only`` refuses anything that
+    would run code when unpickled (a tampered checkpoint in a shared results folder)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise GensuiteError(f"checkpoint {path} holds more than tensors and plain types, so it "
+                            f"was not loaded ({first[:120]}); delete it or use --no-resume"
+                            ) from None
+
+
 def _save(path: Path, payload: dict[str, Any]) -> None:
     # write-then-rename: a run killed while saving leaves the previous checkpoint intact
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +158,7 @@ def run_loop(
     stopper = _EarlyStop(schedule) if schedule.patience else None
     start, finished = 0, False
     if checkpoint_path is not None and checkpoint_path.exists():
-        ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        ckpt = _load(checkpoint_path)
         if ckpt.get("train_key") != train_key:  # None: a checkpoint of older code
             raise GensuiteError(
                 f"checkpoint {checkpoint_path} was made with another configuration "
