@@ -178,3 +178,23 @@ def test_sampler_rejects_impossible_episodes():
         EpisodeSampler(numbered_images(), 11, 1, 1, torch.Generator())
     with pytest.raises(ValueError):
         EpisodeSampler(numbered_images(), 5, 5, 4, torch.Generator())
+
+
+def test_truncated_file_is_one_line_naming_it_and_what_was_expected(tmp_path):
+    """images_evaluation.npz cut to 100 kB in a data root: a one-line error with the file, its
+    size, the published size and sha256, and how to get it again (not a BadZipFile trace)."""
+    from gensuite.data.root import DamagedDataError
+
+    src = DATA / "omniglot"
+    (tmp_path / "omniglot").mkdir()
+    for item in src.iterdir():
+        if item.name != "images_evaluation.npz":
+            (tmp_path / "omniglot" / item.name).symlink_to(item)
+    cut = tmp_path / "omniglot" / "images_evaluation.npz"
+    cut.write_bytes((src / "images_evaluation.npz").read_bytes()[:100_000])
+    with pytest.raises(DamagedDataError) as info:
+        omniglot.build_vinyals(DataRoot(tmp_path))
+    msg = str(info.value)
+    assert "\n" not in msg and str(cut) in msg and "damaged or truncated" in msg
+    assert "it has 100000 bytes" in msg and "expected 2415269 bytes, sha256 0b84c7ffd94c4841" in msg
+    assert "github.com/brendenlake/omniglot" in msg  # how to get it again

@@ -34,13 +34,26 @@ from PIL import Image
 
 from gensuite.api import DatasetInfo
 from gensuite.data.containers import FewShotData, FixedEpisode
-from gensuite.data.root import DataRoot
+from gensuite.data.root import DataRoot, readable
 from gensuite.errors import GensuiteError, MissingDataError
 from gensuite.registry import register_dataset
 
 SIZE = 28
 _CHUNK = 1024  # images per interpolate call (fastest of 256..4096 on 2 cores)
 
+# sha256 and size of the files as published (Lake's repository; the npz arrays of
+# bitsandscraps/omniglot): quoted when a copy turns out damaged.
+KNOWN_FILES = {
+    "images_background.npz": (
+        "8bf84167413cd00beacdce3fe582f780ab538d8dbef043a6d688f2527bbce199", 3_340_794),
+    "images_evaluation.npz": (
+        "0b84c7ffd94c4841c0040e529c86a82eaaccb986d8eadad5673f7991b7475276", 2_415_269),
+    "images_background_small1.zip": (
+        "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4", 1_319_022),
+    "images_background_small2.zip": (
+        "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f", 1_580_917),
+    "all_runs.zip": ("437c1eeab0af8484112e1b4cc0f3d541ec727f7c47b9b202da738af9dfd6c325", 352_787),
+}
 HOW_TO_GET = (
     "the official files are in the Omniglot repository github.com/brendenlake/omniglot "
     "(python/images_background.zip, images_evaluation.zip, images_background_small1.zip, "
@@ -110,7 +123,8 @@ def load_png_set(container: Path) -> CharSet:
             entries = [(p.relative_to(container).parts, p.read_bytes) for p in paths]
             files = tuple(paths)
         else:
-            zf = stack.enter_context(zipfile.ZipFile(container))
+            with _readable(container):
+                zf = stack.enter_context(zipfile.ZipFile(container))
             names = sorted(n for n in zf.namelist() if n.endswith(".png"))
             entries = [(PurePosixPath(n).parts, functools.partial(zf.read, n)) for n in names]
             files = (container,)
@@ -141,7 +155,7 @@ def load_npz_set(npz: Path, alphabets_tsv: Path, which: str) -> CharSet:
             for cid in range(int(first), int(last) + 1):
                 ids.append(cid)
                 keys.append(f"{alphabet}/character{cid - int(first) + 1:02d}")
-    with np.load(npz) as z:
+    with _readable(npz), np.load(npz) as z:
         images = z["images"]
     # Index = character ID - first ID of the set (1 or 965): the IDs must be contiguous.
     if sorted(ids) != list(range(min(ids), min(ids) + len(images))):
@@ -149,6 +163,10 @@ def load_npz_set(npz: Path, alphabets_tsv: Path, which: str) -> CharSet:
     order = np.argsort(ids)
     # npz True = white background (identical to the PNGs): ink is the complement.
     return CharSet(tuple(keys[i] for i in order), to_28(~images), (npz, alphabets_tsv))
+
+
+def _readable(path: Path):
+    return readable(path, "omniglot", HOW_TO_GET, KNOWN_FILES.get(path.name))
 
 
 def download_omniglot(root: Path) -> Path:
@@ -198,7 +216,7 @@ def _read_run(zf: zipfile.ZipFile, run: str) -> FixedEpisode:
 @functools.lru_cache(maxsize=2)
 def load_lake_runs(zip_path: Path) -> tuple[FixedEpisode, ...]:
     """Lake's within-alphabet 20-way 1-shot runs (run01..run20 of all_runs.zip)."""
-    with zipfile.ZipFile(zip_path) as zf:
+    with _readable(zip_path), zipfile.ZipFile(zip_path) as zf:
         labels = [n for n in zf.namelist() if re.fullmatch(r"run\d+/class_labels\.txt", n)]
         return tuple(_read_run(zf, n.split("/")[0]) for n in sorted(labels))
 

@@ -12,14 +12,45 @@ Candidate roots, first match wins:
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
-from collections.abc import Callable
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import platformdirs
 
 import gensuite
 from gensuite.errors import MissingDataError
+
+# What reading a truncated or damaged archive raises (zip, npz, gzip).
+_DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+class DamagedDataError(MissingDataError):
+    """A dataset file is there but cannot be read (truncated download, damaged copy)."""
+
+
+@contextlib.contextmanager
+def readable(path: Path, dataset: str, how_to_get: str,
+             expected: tuple[str, int] | None = None) -> Iterator[None]:
+    """Turn a damaged file's read error into one line: which file, what it is, what was
+    expected (sha256 and size, where the builder knows them) and how to get it again."""
+    try:
+        yield
+    except _DAMAGED as exc:
+        from gensuite.data.fingerprint import sha256_file
+
+        size = path.stat().st_size
+        want = ""
+        if expected is not None:
+            want = f"; expected {expected[1]} bytes, sha256 {expected[0][:16]}…"
+        raise DamagedDataError(
+            f"dataset {dataset!r}: {path} is damaged or truncated ({type(exc).__name__}: {exc}"
+            f"; it has {size} bytes, sha256 {sha256_file(path)[:16]}…{want}); delete it and "
+            f"get it again: {' '.join(how_to_get.split())}") from None
 
 ENV_VAR = "GENSUITE_DATA_ROOT"
 SYSTEM_ROOTS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
