@@ -75,8 +75,14 @@ class PreparedCase:
     train_key: str
 
     def build(self):
-        seed_everything(self.ctx.seed)
-        return self.algo_cls(self.config, self.data, self.ctx)
+        return build_algorithm(self.algo_cls, self.config, self.data, self.ctx)
+
+
+def build_algorithm(algo_cls: type, config: Any, data: Any, ctx: RunContext):
+    """A plug-in instance as every run builds one: seeded first, so construction (network
+    initialisation) draws the same numbers for the same seed."""
+    seed_everything(ctx.seed)
+    return algo_cls(config, data, ctx)
 
 
 def resolve_device(name: str) -> str:

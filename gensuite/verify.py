@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gensuite.errors import GensuiteError
+from gensuite.records import SCHEMA
 
 IDENTICAL, WITHIN, DIFFERS = "identical", "within the evaluation interval", "differs"
 
@@ -55,7 +56,7 @@ def load_record(path: Path) -> dict[str, Any]:
         rec = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GensuiteError(f"{path}: not a readable result record ({exc})") from None
-    if rec.get("schema") != "gensuite.result/1" or rec.get("status") != "finished":
+    if rec.get("schema") != SCHEMA or rec.get("status") != "finished":
         raise GensuiteError(f"{path}: not a finished gensuite result record")
     return rec
 
@@ -91,7 +92,7 @@ def rerun(rec: dict[str, Any], *, data_root: Path | None, device: str | None = N
     from gensuite.data.fingerprint import dataset_fingerprint
     from gensuite.data.root import DataRoot
     from gensuite.plugins import algorithms, datasets
-    from gensuite.repro import seed_everything
+    from gensuite.runner import build_algorithm
     from gensuite.train.loop import run_loop
 
     prov = rec["provenance"]
@@ -112,8 +113,7 @@ def rerun(rec: dict[str, Any], *, data_root: Path | None, device: str | None = N
     schedule = Schedule(**rec["schedule"])
     ctx = RunContext(seed=int(rec["seed"]), device=device, data_root=data_root,
                      profile=rec["profile"], schedule=schedule)
-    seed_everything(ctx.seed)
-    algo = algo_cls(config, data, ctx)
+    algo = build_algorithm(algo_cls, config, data, ctx)
     loop = run_loop(algo, schedule, train_key="verify")
     result = algo.test(loop.curves)
     setting = {"device": device, "threads": torch.get_num_threads(), "torch": torch.__version__}
