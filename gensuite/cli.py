@@ -70,8 +70,10 @@ def _removed_sweep_option(ctx, param, value):
 
 def _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_dir, device,
                    threads, progress, **kwargs):
+    from gensuite.allocator import tune_allocator
     from gensuite.runner import BenchOptions
 
+    tune_allocator()  # before torch allocates: freed step buffers stay in the heap (issue 17)
     if seed_count is not None:
         seeds = tuple(range(seed_count))
     return BenchOptions(
@@ -193,8 +195,10 @@ def verify(record, suite_name, cases, profile, results_dir, data_root, device, t
     Per metric: identical, within the evaluation interval, or differs (exit status 1). Where
     the device and thread count are the record's, only identical passes.
     """
+    from gensuite.allocator import tune_allocator
     from gensuite.verify import IDENTICAL, suite_records, verify_record
 
+    tune_allocator()
     if (record is None) == (suite_name is None):
         raise click.UsageError("give a RECORD or --suite NAME (not both)")
     paths = [record] if record is not None else suite_records(

@@ -68,6 +68,8 @@ def provenance(device: str) -> dict[str, Any]:
     """Commit, environment and hardware: what a reader needs to judge a number."""
     import torch
 
+    from gensuite.allocator import allocator_description
+
     commit, dirty = git_state()
     dev = torch.device(device)
     if dev.type == "cuda":
@@ -86,5 +88,6 @@ def provenance(device: str) -> dict[str, Any]:
         "device": str(dev),
         "device_name": device_name,
         "threads": torch.get_num_threads(),
+        "allocator": allocator_description(),
         "packages": {name: _version(name) for name in _PACKAGES},
     }
