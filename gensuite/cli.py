@@ -116,23 +116,25 @@ def bench(suite_name, profile, seeds, seed_count, data_root, tracking_uri, resul
 @main.command()
 @click.option("--suite", "suite_name", required=True, help="Suite name in benchmarks/ or a path.")
 @click.option("--trials", type=click.IntRange(min=1), required=True,
-              help="Finished (complete or pruned) trials the study should reach.")
+              help="Finished (complete or pruned) trials the whole study should hold; never "
+                   "overshot, however many workers run the command.")
 @_shared_options
 @click.option("--storage", default=None,
               help="Optuna storage URL (default sqlite:///<results-dir>/optuna.db; "
-                   "postgresql://... for many workers).")
+                   "postgresql://user:password@host/db for many workers).")
 @click.option("--study-name", default=None, help="Default: <suite>-<profile>.")
-@click.option("--resume", is_flag=True, default=False,
-              help="Continue an existing study (without it, an existing study is an error).")
+@click.option("--new-study", is_flag=True, default=False,
+              help="Refuse to join a study that already exists (default: create or join).")
+@click.option("--resume", is_flag=True, default=False, hidden=True,
+              help="Accepted for old commands: every sweep now joins an existing study.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
 @_fail_cleanly
 def sweep(suite_name, trials, profile, seeds, seed_count, data_root, tracking_uri, results_dir,
-          device, storage, study_name, resume, threads, progress):
-    """Sweep a suite's [search] space with Optuna (a study in an RDB; --resume continues it).
+          device, storage, study_name, new_study, resume, threads, progress):
+    """Sweep a suite's [search] space with Optuna: the same command on every worker.
 
-    Its own command so that --resume means one thing per command: here, continue a study;
-    in `bench`, reuse checkpoints.
+    The study is created if absent and joined otherwise; --trials is the study-wide target.
     """
     from gensuite.config import load_suite
     from gensuite.sweep import SweepOptions, run_sweep
@@ -145,7 +147,8 @@ def sweep(suite_name, trials, profile, seeds, seed_count, data_root, tracking_ur
 
         torch.set_num_threads(threads)
     summary = run_sweep(spec, opts, SweepOptions(
-        trials=trials, storage=storage, study_name=study_name, resume=resume), echo=click.echo)
+        trials=trials, storage=storage, study_name=study_name, new_study=new_study),
+        echo=click.echo)
     best = summary["best"]
     click.echo(f"{summary['finished_trials']} trials finished; best: "
                f"{best['value']:.4g} with {best['params']}" if best else "no trial completed")

@@ -2,6 +2,11 @@
 
 Params are flattened only here (the MLflow boundary). Metrics are buffered and sent with
 ``log_batch`` at evaluation points, so tracking costs little next to the training step.
+
+A tracking server (``http://…``) is checked before anything else starts, its requests get
+bounded retries (a lost server fails the run within about a minute instead of hanging), and its
+experiments keep the server's own artifact root (proxied ``mlflow-artifacts:``), so figures
+logged by any worker are readable from the UI; a local store keeps ``results/mlartifacts``.
 """
 
 from __future__ import annotations
@@ -13,12 +18,40 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gensuite.errors import GensuiteError
+from gensuite.storage import mask_url
 from gensuite.train.loop import Callback, LoopResult
+
+HEALTH_TIMEOUT_S = 5
+# MLflow's own defaults retry for minutes (7 retries, factor-2 back-off, 120 s timeouts).
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 
 
 def default_tracking_uri(results_dir: Path) -> str:
     """A sqlite store under the results folder (MLflow's file store needs an opt-in now)."""
     return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def check_tracking_server(uri: str) -> None:
+    """A one-line error within seconds when the tracking server does not answer ``/health``."""
+    import requests
+
+    try:
+        reply = requests.get(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S)
+        reply.raise_for_status()
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        if isinstance(exc, requests.HTTPError):
+            reason = f"HTTP {exc.response.status_code}"
+        raise GensuiteError(
+            f"MLflow tracking server {mask_url(uri)} is not reachable ({reason}); start it "
+            f"(mlflow server ...) or leave out --tracking-uri for the local sqlite store"
+        ) from None
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -48,16 +81,37 @@ class Tracker:
 
         self.uri = uri
         self._mlflow = mlflow
+        if is_remote(uri):
+            import os
+
+            for key, value in HTTP_LIMITS.items():
+                os.environ.setdefault(key, value)
+            check_tracking_server(uri)
+            artifact_root = None  # the server's root: proxied, readable from every machine
         self.client = MlflowClient(tracking_uri=uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            location = None
-            if artifact_root is not None:
-                location = (Path(artifact_root).resolve() / experiment).as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, location)
-        else:
-            self.experiment_id = exp.experiment_id
         self.experiment = experiment
+        try:
+            self.experiment_id = self._experiment_id(experiment, artifact_root)
+        except mlflow.exceptions.MlflowException as exc:
+            raise tracking_fault(uri, exc) from None
+
+    def _experiment_id(self, name: str, artifact_root: Path | None) -> str:
+        """Get or create; two workers creating it at once both end up with the same one."""
+        from mlflow.exceptions import MlflowException
+
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if artifact_root is not None:
+            location = (Path(artifact_root).resolve() / name).as_uri()
+        try:
+            return self.client.create_experiment(name, location)
+        except MlflowException:
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
 
     @contextlib.contextmanager
     def run(
@@ -74,10 +128,31 @@ class Tracker:
         try:
             yield run_id
         except BaseException as exc:
-            self.client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-            self.client.set_terminated(run_id, "KILLED" if _is_interrupt(exc) else "FAILED")
+            # Closing may fail too (a lost server): the original error is the one to report.
+            with contextlib.suppress(Exception):
+                self.client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+                self.client.set_terminated(run_id, "KILLED" if _is_interrupt(exc) else "FAILED")
             raise
         self.client.set_terminated(run_id, "FINISHED")
+
+    def close_abandoned(self, run_id: str, reason: str) -> None:
+        """End a run whose process died (RUNNING forever otherwise), and its parent's."""
+        run = self.client.get_run(run_id)
+        for rid in (run_id, run.data.tags.get("mlflow.parentRunId")):
+            if rid and self.client.get_run(rid).info.status == "RUNNING":
+                self.client.set_tag(rid, "error", reason)
+                self.client.set_terminated(rid, "KILLED")
+
+    def log_dataset(self, run_id: str, *, name: str, digest: str, source: str,
+                    description: str = "") -> None:
+        """The run's Dataset column: name, fingerprint as digest, where it was read from."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(name=name, digest=digest[:36], source_type="local",
+                          source=json.dumps({"uri": source}), profile=json.dumps(
+                              {"description": description[:500]}) if description else None)
+        self.client.log_inputs(run_id, datasets=[DatasetInput(
+            dataset, tags=[InputTag("mlflow.data.context", "training")])])
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -107,6 +182,14 @@ class Tracker:
 
     def callback(self, run_id: str, flush_every: int = 50) -> MlflowCallback:
         return MlflowCallback(self, run_id, flush_every)
+
+
+def tracking_fault(uri: str, exc: BaseException) -> GensuiteError:
+    """An MLflow client error → one line naming the server (password masked) and the cause."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return GensuiteError(f"MLflow tracking at {mask_url(uri)} failed: {text}")
 
 
 def _is_interrupt(exc: BaseException) -> bool:

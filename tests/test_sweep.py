@@ -1,5 +1,6 @@
-"""Optuna sweeps (``gensuite sweep``): trials counted, existing studies refused without --resume,
-a sweep killed mid-study resumes without losing a completed trial, and usage errors are one line."""
+"""Optuna sweeps (``gensuite sweep``), one worker on sqlite: the study-wide target, create-or-join,
+per-trial sampler seeds, a killed sweep continued by the same command without losing a trial, and
+usage errors in one line. Many workers on PostgreSQL and an MLflow server: test_scaleout.py."""
 
 from __future__ import annotations
 
@@ -39,11 +40,16 @@ def test_sweep_runs_and_resumes(tmp_path, suite_file):
     states = _states(storage, "mini-smoke")
     assert len(states.get("COMPLETE", [])) + len(states.get("PRUNED", [])) == 3
 
-    again = _sweep(results, suite_file, "--trials", "3")
-    assert again.exit_code == 1 and "already exists" in again.output and "--resume" in again.output
-    assert len(again.output.strip().splitlines()) == 1 and "Traceback" not in again.output
+    again = _sweep(results, suite_file, "--trials", "3")  # the same command: joins, starts none
+    assert again.exit_code == 0, again.output
+    assert "3/3 trials finished" in again.output
+    assert _states(storage, "mini-smoke") == states
 
-    more = _sweep(results, suite_file, "--trials", "5", "--resume")
+    refused = _sweep(results, suite_file, "--trials", "4", "--new-study")
+    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and "Traceback" not in refused.output
+
+    more = _sweep(results, suite_file, "--trials", "5")
     assert more.exit_code == 0, more.output
     after = _states(storage, "mini-smoke")
     assert len(after.get("COMPLETE", [])) + len(after.get("PRUNED", [])) == 5
@@ -57,13 +63,18 @@ def test_sweep_runs_and_resumes(tmp_path, suite_file):
     runs = client.search_runs([exp.experiment_id])
     parents = [r for r in runs if r.info.run_name.startswith("sweep/")]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 2 and len(children) == 5
+    assert len(parents) == 3 and len(children) == 5
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {
         p.info.run_id for p in parents}
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for c in children:
+        assert c.data.tags["optuna.state"] in ("COMPLETE", "PRUNED")
+        assert c.data.tags["mlflow.source.git.commit"]
+        assert [d.dataset.name for d in c.inputs.dataset_inputs] == ["omniglot-vinyals"]
 
-    # each summary names what its numbers rest on, as a result record does
-    summaries = sorted((results / "mini" / "smoke" / "_sweeps").glob("mini-smoke_*.json"))
-    assert len(summaries) == 2
+    # one study-wide summary naming what its numbers rest on, as a result record does
+    summaries = sorted((results / "mini" / "smoke" / "_sweeps").glob("*.json"))
+    assert [p.name for p in summaries] == ["mini-smoke.json"]
     summary = json.loads(summaries[-1].read_text())
     commit = summary["provenance"]["git_commit"]
     assert commit and summary["dataset"]["fingerprint"] and summary["seed"] == 0
@@ -102,7 +113,7 @@ def test_killed_sweep_resumes_without_losing_trials(tmp_path, suite_file):
     n_done = len(killed.get("COMPLETE", [])) + len(killed.get("PRUNED", []))
     assert n_done >= 2
     target = n_done + 2
-    res = _sweep(results, suite_file, "--trials", str(target), "--resume")
+    res = _sweep(results, suite_file, "--trials", str(target))
     assert res.exit_code == 0, res.output
     after = _states(storage, "mini-smoke")
     assert len(after.get("COMPLETE", [])) + len(after.get("PRUNED", [])) == target
@@ -118,20 +129,39 @@ def test_sweep_without_trials_fails_cleanly_and_creates_no_study(tmp_path, suite
     assert not (results / "optuna.db").exists()
 
 
-def test_sweep_resume_of_a_missing_study_is_a_one_line_error(tmp_path, suite_file):
+def test_trial_sampler_seeds_differ_per_trial_and_repeat_per_study():
+    from gensuite.sweep import trial_sampler_seed
+
+    seeds = [trial_sampler_seed(0, n) for n in range(50)]
+    assert len(set(seeds)) == 50 and all(0 <= s < 2**32 for s in seeds)
+    assert seeds == [trial_sampler_seed(0, n) for n in range(50)]
+    assert trial_sampler_seed(1, 0) != seeds[0]
+
+
+def test_a_study_rerun_from_scratch_proposes_the_same_points(tmp_path, suite_file):
+    params = []
+    for name in ("a", "b"):
+        results = tmp_path / name
+        res = _sweep(results, suite_file, "--trials", "3")
+        assert res.exit_code == 0, res.output
+        study = optuna.load_study(study_name="mini-smoke",
+                                  storage=f"sqlite:///{results / 'optuna.db'}")
+        params.append([t.params for t in study.get_trials()])
+    assert params[0] == params[1]
+    assert len({json.dumps(p, sort_keys=True) for p in params[0]}) == 3, "repeated points"
+
+
+def test_joining_a_study_of_another_search_space_is_a_one_line_error(tmp_path, suite_file):
     results = tmp_path / "r"
-    res = _sweep(results, suite_file, "--trials", "2", "--resume", "--study-name", "nope")
+    assert _sweep(results, suite_file, "--trials", "1").exit_code == 0
+    other = tmp_path / "other.toml"
+    other.write_text(suite_file.read_text().replace("high = 1e-2", "high = 1e-1"))
+    res = _sweep(results, other, "--trials", "2")
     assert res.exit_code == 1, res.output
     lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and "no study 'nope'" in lines[0] and "to resume" in lines[0]
-    assert "nope" not in {s.study_name for s in optuna.get_all_study_summaries(
-        f"sqlite:///{results / 'optuna.db'}")}
-
-
-def test_sweep_of_a_suite_without_search_space_is_a_one_line_error(tmp_path, suite_file):
-    text = suite_file.read_text()
-    suite_file.write_text(text[:text.index("[search]")])
-    res = _sweep(tmp_path / "r", suite_file, "--trials", "2")
-    assert res.exit_code == 1, res.output
-    lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and "gensuite sweep needs a [search] table" in lines[0]
+    assert len(lines) == 1 and "study 'mini-smoke' was made with another search" in lines[0]
+    # a note edited between two workers' commits does not matter
+    noted = tmp_path / "noted.toml"
+    noted.write_text(suite_file.read_text().replace('title = "Minimal suite for tests"',
+                                                    'title = "Minimal suite, retitled"'))
+    assert _sweep(results, noted, "--trials", "2").exit_code == 0

@@ -1,7 +1,9 @@
 """Optuna sweep summaries (``results/<suite>/<profile>/_sweeps/*.json``) → a report section.
 
-A study's summaries accumulate (a resumed sweep writes a new one); the newest of each study is
-the study as it stands. Its values are the *validation* metric the sweep optimised, never a test
+A study's summary is ``<study>.json``, rewritten from the study's database by every worker that
+leaves it; older versions wrote ``<study>_<UTC stamp>.json`` per sweep, of which the newest is
+the study as it stood. The study-wide file wins over stamped ones. Its values are the
+*validation* metric the sweep optimised, never a test
 number: the section says so, and they never enter the reported-vs-reproduced tables.
 """
 
@@ -31,10 +33,12 @@ def load_sweeps(results_dir: Path, suite: str, profiles: tuple[str, ...]
                 continue  # a torn file of a killed writer: the study's other summaries remain
             if summary.get("schema") != SCHEMA:
                 continue
-            # summary names start with "<study>_<UTC stamp>": later stamps sort later
+            # "<study>.json" (study-wide) ranks above "<study>_<UTC stamp>.json"; later
+            # stamps sort later
             study = str(summary.get("study"))
-            if study not in newest or path.name > newest[study][0]:
-                newest[study] = (path.name, summary)
+            rank = "~" if path.name == f"{study}.json" else path.name
+            if study not in newest or rank > newest[study][0]:
+                newest[study] = (rank, summary)
         if newest:
             out[profile] = [newest[s][1] for s in sorted(newest)]
     return out
@@ -68,7 +72,9 @@ def sweep_section(summaries: list[dict[str, Any]], level: str) -> list[str]:
             + (", ".join(f"`{c}`" for c in commits) or "not recorded"),
         ]
         if prov:
-            lines.append(f"- Summary written at commit `{str(prov.get('git_commit'))[:7]}`, "
+            # study-wide summaries keep the creating worker's environment; old ones the writer's
+            label = "Study created" if "sampler_seed" in s else "Summary written"
+            lines.append(f"- {label} at commit `{str(prov.get('git_commit'))[:7]}`, "
                          f"torch {prov.get('torch')}, {prov.get('device')}, "
                          f"{prov.get('threads')} thread(s)")
         if ds:
