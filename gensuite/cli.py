@@ -72,14 +72,21 @@ def _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_
                    threads, progress, **kwargs):
     from gensuite.allocator import tune_allocator
     from gensuite.runner import BenchOptions
+    from gensuite.train.progress import DEFAULT_EVERY_S
 
     tune_allocator()  # before torch allocates: freed step buffers stay in the heap (issue 17)
     if seed_count is not None:
         seeds = tuple(range(seed_count))
+    # --progress: bars; --no-progress: silence; neither: bars on a terminal, else a progress
+    # line every GENSUITE_PROGRESS_EVERY seconds (60) so a log shows where a long run is.
+    tty = sys.stderr.isatty()
+    every = None
+    if progress is None and not tty:
+        every = float(os.environ.get("GENSUITE_PROGRESS_EVERY") or DEFAULT_EVERY_S)
     return BenchOptions(
         profile=profile, seeds=tuple(seeds) or None, data_root=data_root,
         results_dir=results_dir, tracking_uri=tracking_uri, device=device, threads=threads,
-        progress=sys.stderr.isatty() if progress is None else progress, **kwargs,
+        progress=tty if progress is None else progress, progress_every=every, **kwargs,
     )
 
 
@@ -90,7 +97,8 @@ def _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Reuse/resume checkpoints of the same configuration.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars / nothing (default: bars on a terminal, else a line a minute).")
 @click.option("--trials", "--storage", "--study-name", "removed_sweep_option", hidden=True,
               expose_value=False, callback=_removed_sweep_option)
 @_fail_cleanly
@@ -128,7 +136,8 @@ def bench(suite_name, profile, seeds, seed_count, data_root, tracking_uri, resul
 @click.option("--resume", is_flag=True, default=False, hidden=True,
               help="Accepted for old commands: every sweep now joins an existing study.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars / nothing (default: bars on a terminal, else a line a minute).")
 @_fail_cleanly
 def sweep(suite_name, trials, profile, seeds, seed_count, data_root, tracking_uri, results_dir,
           device, storage, study_name, new_study, resume, threads, progress):

@@ -35,7 +35,8 @@ class BenchOptions:
     device: str = "auto"
     threads: int | None = None
     resume: bool = True  # reuse/resume checkpoints of the same configuration
-    progress: bool = False
+    progress: bool = False  # bars (a terminal)
+    progress_every: float | None = None  # seconds between progress lines (logs); None: none
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ def run_case(
                          "dataset": description["dataset"]}, tags=tags) as run_id:
             tracker.log_dict(run_id, description, "resolved_config.json")
             if key not in evaluated:
-                evaluated[key] = _train_and_evaluate(prepared, ckpt, path, tracker, run_id)
+                evaluated[key] = _train_and_evaluate(prepared, ckpt, path, tracker, run_id,
+                                                     opts.progress_every)
                 trained = not evaluated[key].loop.reused
             done = evaluated[key]
             loop = done.loop
@@ -283,10 +285,18 @@ def run_case(
     return CaseOutcome(case.id, seed, status, path, error or "", metrics)
 
 
+def progress_lines(prepared: PreparedCase, every_s: float | None) -> list[Callback]:
+    """The progress-line callback when lines are asked for (no terminal), else none."""
+    from gensuite.train.progress import ProgressLines
+
+    return [] if not every_s else [ProgressLines(prepared.ctx.schedule.steps, every_s)]
+
+
 def _train_and_evaluate(prepared: PreparedCase, ckpt: Path, record: Path, tracker,
-                        run_id: str) -> Evaluated:
+                        run_id: str, every_s: float | None = None) -> Evaluated:
     """Train (or resume), test, and let the plug-in draw its figures beside ``record``."""
-    algo, loop = train(prepared, checkpoint=ckpt, callbacks=[tracker.callback(run_id)])
+    algo, loop = train(prepared, checkpoint=ckpt,
+                       callbacks=[tracker.callback(run_id), *progress_lines(prepared, every_s)])
     result = algo.test(loop.curves)
     out = artifact_dir(record)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,14 @@ from typing import Any
 from gensuite.config import SearchParam, SuiteSpec
 from gensuite.errors import DivergedError, GensuiteError
 from gensuite.repro import provenance
-from gensuite.runner import BenchOptions, _DataCache, prepare_case, resolve_device, train
+from gensuite.runner import (
+    BenchOptions,
+    _DataCache,
+    prepare_case,
+    progress_lines,
+    resolve_device,
+    train,
+)
 from gensuite.storage import mask_url, normalise_db_url, open_storage, retry_once
 from gensuite.study_lock import StudyLock
 from gensuite.train.loop import Callback
@@ -105,10 +112,12 @@ class _CloseStaleRuns:
     """Optuna calls this in the worker that failed a dead worker's trial: end that trial's
     MLflow run (and its parent) as KILLED, then re-queue the trial once."""
 
-    def __init__(self, tracker, retry) -> None:
-        self.tracker, self.retry = tracker, retry
+    def __init__(self, tracker, retry, echo: Callable[[str], None]) -> None:
+        self.tracker, self.retry, self.echo = tracker, retry, echo
 
     def __call__(self, study, trial) -> None:
+        self.echo(f"  trial {trial.number} of worker {trial.user_attrs.get('worker', '?')}: no "
+                  f"heartbeat for {GRACE_S} s, failed; its runs closed, trial re-queued once")
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
             with contextlib.suppress(Exception):  # the run store may be gone; the trial is not
@@ -146,7 +155,7 @@ def run_sweep(
     ``trials`` of its own); return the study-wide summary."""
     import optuna
 
-    from gensuite.tracking import Tracker, default_tracking_uri, tracking_fault
+    from gensuite.tracking import Tracker, default_tracking_uri, is_remote, tracking_fault
 
     if spec.search is None:
         raise GensuiteError(f"{spec.path}: gensuite sweep needs a [search] table in the suite")
@@ -162,8 +171,10 @@ def run_sweep(
     # The tracking server first: nothing is created in the study when it is down.
     tracker = Tracker(tracking_uri, f"gensuite/{spec.name}",
                       artifact_root=results_dir / "mlartifacts")
+    if is_remote(tracking_uri):
+        echo(f"MLflow: {mask_url(tracking_uri)}/#/experiments/{tracker.experiment_id}")
     storage = open_storage(storage_url, heartbeat_s=HEARTBEAT_S, grace_s=GRACE_S,
-                           stale_callback=_CloseStaleRuns(tracker, retry_once()))
+                           stale_callback=_CloseStaleRuns(tracker, retry_once(), echo))
 
     device = resolve_device(bench.device)
     data = _DataCache(bench.data_root)
@@ -213,8 +224,9 @@ def run_sweep(
                                     source=str(bench.data_root or "data root search"),
                                     description=json.dumps(base.dataset_options))
                 try:
-                    train(prepared, checkpoint=None,
-                          callbacks=[tracker.callback(run_id), pruning])
+                    train(prepared, checkpoint=None, callbacks=[
+                        tracker.callback(run_id), pruning,
+                        *progress_lines(prepared, bench.progress_every)])
                     if pruning.last is None:
                         raise GensuiteError("the plug-in returned no validation metrics")
                     outcome = {"state": "COMPLETE", "value": pruning.last}
@@ -263,6 +275,9 @@ def run_sweep(
             with contextlib.suppress(Exception):  # a copy for the UI; the file is the record
                 tracker.log_dict(parent_id, summary, "sweep_summary.json")
     except Exception as exc:
+        with contextlib.suppress(Exception):  # the study as it stands, for whoever looks next
+            write_study_summary(results_dir, spec.name, bench.profile, study_name,
+                                study_summary(study, spec, bench.profile, shown_url))
         if _is_tracking_error(exc):
             raise tracking_fault(tracking_uri, exc) from None
         raise

@@ -23,9 +23,11 @@ from gensuite.storage import mask_url
 from gensuite.train.loop import Callback, LoopResult
 
 HEALTH_TIMEOUT_S = 5
-# MLflow's own defaults retry for minutes (7 retries, factor-2 back-off, 120 s timeouts).
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-               "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+# MLflow's own defaults retry for minutes (7 retries, factor-2 back-off, 120 s timeouts); and it
+# prints two "View run" lines per finished run, per trial — the sweep prints its own lines.
+HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def default_tracking_uri(results_dir: Path) -> str:
@@ -84,7 +86,7 @@ class Tracker:
         if is_remote(uri):
             import os
 
-            for key, value in HTTP_LIMITS.items():
+            for key, value in HTTP_SETTINGS.items():
                 os.environ.setdefault(key, value)
             check_tracking_server(uri)
             artifact_root = None  # the server's root: proxied, readable from every machine
@@ -186,7 +188,19 @@ class Tracker:
 
 def tracking_fault(uri: str, exc: BaseException) -> GensuiteError:
     """An MLflow client error → one line naming the server (password masked) and the cause."""
+    import re
+
     text = " ".join(str(exc).split())
+    request = re.search(r"API request to \S*?(/api/\S+) failed", text)
+    for marker, cause in (("Connection refused", "connection refused"),
+                          ("NewConnectionError", "connection refused"),
+                          ("Read timed out", "timed out"), ("ConnectTimeout", "timed out"),
+                          ("RemoteDisconnected", "connection closed by the server")):
+        if marker in text:
+            text = cause + (f" ({request.group(1)}, after "
+                            f"{HTTP_SETTINGS['MLFLOW_HTTP_REQUEST_MAX_RETRIES']} retries)"
+                            if request else "")
+            break
     if len(text) > 300:
         text = text[:297] + "..."
     return GensuiteError(f"MLflow tracking at {mask_url(uri)} failed: {text}")
