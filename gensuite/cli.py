@@ -285,16 +285,21 @@ def list_(data_root):
 @main.command()
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True)
-@click.option("--tracking-uri", default=None)
+@click.option("--tracking-uri", default=None,
+              help="Default: sqlite:///<results-dir>/mlflow.db. An http:// server: only the "
+                   "Optuna view is started here (the server has its own UI).")
 @click.option("--port", type=int, default=5000, show_default=True)
-def ui(results_dir, tracking_uri, port):
-    """Start the MLflow UI on 127.0.0.1 for the project's tracking store."""
-    from gensuite.tracking import default_tracking_uri
+@click.option("--optuna", "with_optuna", is_flag=True,
+              help="Also start optuna-dashboard on the study storage (port + 1).")
+@click.option("--storage", default=None,
+              help="Optuna storage for --optuna (default sqlite:///<results-dir>/optuna.db).")
+@_fail_cleanly
+def ui(results_dir, tracking_uri, port, with_optuna, storage):
+    """Start the MLflow UI (and with --optuna, optuna-dashboard) on 127.0.0.1."""
+    from gensuite.ui import serve
 
-    uri = tracking_uri or default_tracking_uri(results_dir)
-    click.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port}")
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                               "--host", "127.0.0.1", "--port", str(port)])
+    sys.exit(serve(results_dir=results_dir, tracking_uri=tracking_uri, port=port,
+                   with_optuna=with_optuna, storage=storage, echo=click.echo))
 
 
 if __name__ == "__main__":
