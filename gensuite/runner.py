@@ -230,7 +230,7 @@ def run_case(
     tags = {"suite": spec.name, "case": case.id, "profile": opts.profile, "seed": seed,
             "data_fingerprint": prepared.data_fingerprint, "train_key": prepared.train_key,
             **{k: v for k, v in env.items() if k != "packages"},
-            "packages": env["packages"]}
+            "packages": env["packages"], "mlflow.source.git.commit": env["git_commit"]}
     status, error, metrics, loop = "finished", None, {}, LoopResult(steps=0)
     run_id, artifacts, trained = None, [], False
     path = record_path(opts.results_dir, spec.name, opts.profile, case.id, seed)
@@ -239,6 +239,7 @@ def run_case(
                          "schedule": description["schedule"],
                          "dataset": description["dataset"]}, tags=tags) as run_id:
             tracker.log_dict(run_id, description, "resolved_config.json")
+            tracker.log_dataset(run_id, **dataset_input(prepared))
             if key not in evaluated:
                 evaluated[key] = _train_and_evaluate(prepared, ckpt, path, tracker, run_id,
                                                      opts.progress_every)
@@ -283,6 +284,15 @@ def run_case(
     )
     path = write_record(path, record)
     return CaseOutcome(case.id, seed, status, path, error or "", metrics)
+
+
+def dataset_input(prepared: PreparedCase) -> dict[str, str]:
+    """What MLflow's Dataset column shows: name, data fingerprint, the folder it was read from."""
+    info = getattr(prepared.data, "info", None)
+    files = [Path(f) for f in getattr(info, "files", ())]
+    source = os.path.commonpath([str(f.parent) for f in files]) if files else "generated"
+    return {"name": prepared.dataset_name, "digest": prepared.data_fingerprint,
+            "source": source, "description": getattr(info, "description", "")}
 
 
 def progress_lines(prepared: PreparedCase, every_s: float | None) -> list[Callback]:

@@ -42,6 +42,7 @@ from gensuite.repro import provenance
 from gensuite.runner import (
     BenchOptions,
     _DataCache,
+    dataset_input,
     prepare_case,
     progress_lines,
     resolve_device,
@@ -57,6 +58,7 @@ HEARTBEAT_S = 5  # a trial whose worker misses heartbeats for GRACE_S is failed 
 GRACE_S = 15
 CONTEXT_ATTR = "gensuite"  # the study's user attribute holding what its trials rest on
 SUMMARY_SCHEMA = "gensuite.sweep/1"
+SCHEMA_LOCK = "\0schema"  # the lock around creating Optuna's tables (no study has this name)
 
 
 def default_storage(results_dir: Path) -> str:
@@ -173,8 +175,15 @@ def run_sweep(
                       artifact_root=results_dir / "mlartifacts")
     if is_remote(tracking_uri):
         echo(f"MLflow: {mask_url(tracking_uri)}/#/experiments/{tracker.experiment_id}")
-    storage = open_storage(storage_url, heartbeat_s=HEARTBEAT_S, grace_s=GRACE_S,
-                           stale_callback=_CloseStaleRuns(tracker, retry_once(), echo))
+    # Workers started together on a new database would race to create Optuna's tables (seen:
+    # "duplicate key value violates unique constraint pg_type_typname_nsp_index").
+    schema_lock = StudyLock(storage_url, SCHEMA_LOCK)
+    try:
+        with schema_lock():
+            storage = open_storage(storage_url, heartbeat_s=HEARTBEAT_S, grace_s=GRACE_S,
+                                   stale_callback=_CloseStaleRuns(tracker, retry_once(), echo))
+    finally:
+        schema_lock.close()
 
     device = resolve_device(bench.device)
     data = _DataCache(bench.data_root)
@@ -219,10 +228,7 @@ def run_sweep(
                                    ("git_commit", env["git_commit"]),
                                    ("git_dirty", env["git_dirty"])):
                     trial.set_user_attr(key, value)
-                tracker.log_dataset(run_id, name=base.dataset_name,
-                                    digest=base.data_fingerprint,
-                                    source=str(bench.data_root or "data root search"),
-                                    description=json.dumps(base.dataset_options))
+                tracker.log_dataset(run_id, **dataset_input(base))
                 try:
                     train(prepared, checkpoint=None, callbacks=[
                         tracker.callback(run_id), pruning,

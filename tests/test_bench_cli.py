@@ -61,8 +61,12 @@ def test_bench_writes_records_and_mlflow_runs(tmp_path, suite_file):
     assert len(runs) == 2
     run = runs[0]
     assert run.info.status == "FINISHED"
-    for tag in ("git_commit", "torch", "device_name", "threads", "seed", "data_fingerprint"):
+    for tag in ("git_commit", "torch", "device_name", "threads", "seed", "data_fingerprint",
+                "mlflow.source.git.commit"):
         assert tag in run.data.tags, tag
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == "omniglot-vinyals" and dataset.digest == \
+        run.data.tags["data_fingerprint"][:36] and "omniglot" in dataset.source
     assert "config.train_way" in run.data.params
     assert any(k.startswith("train/") for k in run.data.metrics)
     assert "test/accuracy" in run.data.metrics
@@ -198,15 +202,21 @@ def test_same_seed_same_threads_gives_identical_metrics(tmp_path, suite_file, th
     assert outs[0] == outs[1]
 
 
-def test_ui_starts_mlflow_on_loopback_with_the_project_store(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr("os.execvp", lambda prog, argv: calls.append(argv))
-    res = CliRunner().invoke(main, ["ui", "--results-dir", str(tmp_path), "--port", "5099"])
-    assert res.exit_code == 0, res.output
-    (argv,) = calls
-    assert argv[1:4] == ["-m", "mlflow", "ui"]
+def test_ui_starts_mlflow_on_loopback_with_the_project_store(tmp_path):
+    from gensuite.ui import commands
+
+    (mlflow,) = commands(results_dir=tmp_path, tracking_uri=None, port=5099, with_optuna=False,
+                         storage=None)
+    name, argv, url = mlflow
+    assert argv[1:4] == ["-m", "mlflow", "ui"] and url == "http://127.0.0.1:5099"
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert argv[argv.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    # a tracking server has its own UI: only the study view is started here, or a clear error
+    (optuna_view,) = commands(results_dir=tmp_path, tracking_uri="http://srv:5000", port=5099,
+                              with_optuna=True, storage=None)
+    assert optuna_view[0] == "Optuna dashboard" and optuna_view[2] == "http://127.0.0.1:5100"
+    res = CliRunner().invoke(main, ["ui", "--tracking-uri", "http://u:pw@srv:5000"])
+    assert res.exit_code == 1 and "own UI" in res.output and "pw" not in res.output
 
 
 def test_missing_dataset_is_a_one_line_error_and_writes_nothing(tmp_path, suite_file,
