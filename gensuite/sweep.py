@@ -268,6 +268,7 @@ def run_sweep(
         with tracker.run(f"sweep/{study_name}", params={"search": _search_dict(spec)},
                          tags={**parent_tags, "mlflow.source.git.commit": env["git_commit"]}
                          ) as parent_id:
+            tracker.log_dataset(parent_id, **dataset_input(base))
             while started < sweep.trials:
                 trial, done = _next_trial(study, storage, lock, sweep.trials, study_seed)
                 if done:

@@ -23,6 +23,7 @@ from gensuite.storage import mask_url
 from gensuite.train.loop import Callback, LoopResult
 
 HEALTH_TIMEOUT_S = 5
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 # MLflow's own defaults retry for minutes (7 retries, factor-2 back-off, 120 s timeouts); and it
 # prints two "View run" lines per finished run, per trial — the sweep prints its own lines.
 HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -94,6 +95,9 @@ class Tracker:
         self.experiment = experiment
         try:
             self.experiment_id = self._experiment_id(experiment, artifact_root)
+            exp = self.client.get_experiment(self.experiment_id)
+            if EXPERIMENT_KIND[0] not in exp.tags:  # the UI opens on the runs, not GenAI traces
+                self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
         except mlflow.exceptions.MlflowException as exc:
             raise tracking_fault(uri, exc) from None
 
