@@ -156,6 +156,11 @@ def test_schedule_line_names_validation_episodes_only_when_used():
         "400 steps, evaluation every 100 steps")
     assert _schedule({"steps": 1, "val_episodes": 1}) == (
         "1 step, evaluation at the end only, 1 validation episode")
+    # older records kept a default of 100 for every plug-in: shown only for episodic ones
+    old = {"steps": 300, "eval_every": 50, "val_episodes": 100}
+    assert _schedule(old, "gan") == "300 steps, evaluation every 50 steps"
+    assert _schedule(old, "protonet") == (
+        "300 steps, evaluation every 50 steps, 100 validation episodes")
 
 
 # --------------------------------------------------------------------------- rendering

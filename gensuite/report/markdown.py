@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 from pathlib import PurePosixPath
@@ -21,10 +22,23 @@ def _count(n: object, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _schedule(s: dict[str, Any]) -> str:
+@functools.cache
+def _uses_episodes(algorithm: str) -> bool:
+    """Whether a plug-in validates on episodes (few-shot data); records of older versions kept
+    a default ``val_episodes`` for every plug-in. An unknown plug-in: assume it does."""
+    from gensuite.data.containers import FewShotData
+    from gensuite.plugins import algorithms
+
+    try:
+        return algorithms().get(algorithm).Config.data_type is FewShotData
+    except Exception:
+        return True
+
+
+def _schedule(s: dict[str, Any], algorithm: str = "") -> str:
     every = s.get("eval_every") or 0
     evals = f"evaluation every {_count(every, 'step')}" if every else "evaluation at the end only"
-    episodes = s.get("val_episodes")  # episodic plug-ins only (0 / absent: not used)
+    episodes = s.get("val_episodes") if _uses_episodes(algorithm) else 0
     stop = (f", early stopping on {s['monitor']} (patience {_count(s['patience'], 'evaluation')}"
             f", steps a cap)" if s.get("patience") else "")
     return (f"{_count(s.get('steps'), 'step')}, {evals}"
@@ -83,7 +97,8 @@ def header(v: SuiteView) -> list[str]:
     lines = [file_line, f"- Profiles: {', '.join(v.profiles)}"]
     for p in v.profiles:
         recs = v.shown(p)
-        scheds = sorted({_schedule(r.get("schedule") or {}) for r in recs})
+        scheds = sorted({_schedule(r.get("schedule") or {}, str(r.get("algorithm") or ""))
+                         for r in recs})
         seeds = ", ".join(str(s) for s in sorted({int(r["seed"]) for r in recs})) or "none"
         notes = "".join(f"; {n}" for n in sorted({r.get("profile_note") or "" for r in recs}) if n)
         lines.append(
