@@ -56,6 +56,7 @@ class CharRNNConfig:
     clip: float = 5.0
     clip_mode: str = "value"
     val_chars: int = 0  # validate on the first N characters of the validation text (0: all)
+    test_chars: int = field(default=0, metadata={"eval": True})  # first N test chars (0: all)
     eval_streams: int = field(default=1, metadata={"eval": True})
     eval_blocks: int = field(default=20, metadata={"eval": True})
     sample_chars: int = field(default=300, metadata={"eval": True})
@@ -106,7 +107,8 @@ class CharRNNModel(AlgorithmBase):
 
     Config = CharRNNConfig
     tiny_config: ClassVar[dict[str, Any]] = dict(hidden=8, seq_len=5, batch_size=2,
-                                                 sample_chars=10, temperatures=(0.0, 1.0))
+                                                 sample_chars=10, temperatures=(0.0, 1.0),
+                                                 val_chars=100, test_chars=100)
 
     def __init__(self, config: CharRNNConfig, data: TokenStreamData, ctx: RunContext) -> None:
         self.config, self.data, self.ctx = config, data, ctx
@@ -181,7 +183,8 @@ class CharRNNModel(AlgorithmBase):
 
     def test(self, curves: Curves) -> EvalResult:
         c = self.config
-        nll, hit = self.score(self.data.test, c.eval_streams)
+        ids = self.data.test[: c.test_chars + 1] if c.test_chars else self.data.test
+        nll, hit = self.score(ids, c.eval_streams)
         mean = float(nll.sum() / len(nll))  # the whole text's mean, float64
         half, n = block_interval(nll, c.eval_blocks)
         acc_half, _ = block_interval(hit.astype(np.float64), c.eval_blocks)
