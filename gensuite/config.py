@@ -150,6 +150,11 @@ class SuiteSpec:
     checks: tuple[Check, ...] = ()
     search: SearchSpace | None = None
     compare_figures: tuple[CompareFigure, ...] = ()
+    # the report's learning curves: one figure for the suite, or one per table ("per-table":
+    # report C-1 plots each swept factor on its own)
+    curves: str = "suite"
+    # cases whose samples.json ({label: text}) the report prints (text samples of a model)
+    show_samples: tuple[str, ...] = ()
 
     def case(self, case_id: str) -> Case:
         for c in self.cases:
@@ -196,6 +201,8 @@ class SuiteSpec:
                 {**dataclasses.asdict(c), "pairs": [list(p) for p in c.pairs]} for c in self.checks
             ],
             "compare_figures": [dataclasses.asdict(f) for f in self.compare_figures],
+            "curves": self.curves,
+            "show_samples": list(self.show_samples),
             "case_order": [c.id for c in self.cases],
             "table_order": list(self.tables),
             # every case's row label and reference, so a report can place cases not yet run
@@ -368,6 +375,8 @@ def _suite_header(top: _Reader, path: Path, raw: bytes) -> dict[str, Any]:
         description=s.get("description", str, ""),
         notes=tuple(s.get("notes", list, [])),
         tolerance=s.get("tolerance", float, 1.0),
+        curves=s.get("curves", str, "suite"),
+        show_samples=tuple(s.get("show_samples", list, [])),
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
@@ -553,6 +562,12 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
     search = _search(top.sub("search"), case_ids) if "search" in top.data else None
     compare_figures = _compare_figures(top, case_ids)
     top.done()
+    if header["curves"] not in ("suite", "per-table"):
+        raise SuiteFileError(f"{path}: [suite].curves must be 'suite' or 'per-table'; "
+                             f"got {header['curves']!r}")
+    unknown = [c for c in header["show_samples"] if c not in case_ids]
+    if unknown:
+        raise SuiteFileError(f"{path}: [suite].show_samples names no case {unknown[0]!r}")
 
     spec = SuiteSpec(
         **header, profiles=profiles, tables=tables, cases=cases, checks=checks, search=search,
@@ -646,6 +661,9 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if origin is tuple and isinstance(value, list):  # TOML arrays are lists: tuple[X, ...]
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return all(_matches(item, args[0] if len(args) == 1 else Any) for item in value)
     if origin is not None:
         return isinstance(value, origin)
     return isinstance(value, hint) if isinstance(hint, type) else True

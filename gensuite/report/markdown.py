@@ -256,12 +256,31 @@ def failures_section(v: SuiteView) -> list[str]:
     return ["## Failed runs", table(cols, body)]
 
 
-def figure_section(suite: str, profile: str, level: str) -> list[str]:
-    return [
-        f"{level} Learning curves",
-        f"![learning curves]({suite}/{profile}-curves.png)",
-        "Lowest seed of each case; train loss smoothed by a rolling mean.",
-    ]
+def figure_section(v: SuiteView, files: list[tuple[str | None, str]], level: str) -> list[str]:
+    """The learning-curve figure(s) of a profile: one for the suite, or one per table."""
+    blocks = [f"{level} Learning curves"]
+    for table_id, file in files:
+        if table_id is not None:
+            title = v.snapshot.get("tables", {}).get(table_id, {}).get("title") or table_id
+            blocks.append(f"{level}# {title}")
+        blocks.append(f"![learning curves]({file})")
+    return blocks + ["Lowest seed of each case; train loss smoothed by a rolling mean."]
+
+
+def samples_section(v: SuiteView, profile: str, level: str,
+                    samples: dict[tuple[str, str], tuple[Record, dict]]) -> list[str]:
+    """Text samples of the cases the suite names (``show_samples``), as text, per label."""
+    blocks = []
+    for cid in v.snapshot.get("show_samples", []):
+        if (profile, cid) not in samples:
+            continue
+        rec, texts = samples[(profile, cid)]
+        label = rec["case"].get("row", cid)
+        blocks.append(f"{level} Samples: {label}, seed {rec['seed']}")
+        for key, text in texts.items():
+            fence = "````" if "```" in text else "```"
+            blocks.append(f"Temperature {key}:\n\n{fence}text\n{text.rstrip()}\n{fence}")
+    return blocks
 
 
 def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -> list[str]:
@@ -305,10 +324,13 @@ def compare_section(v: SuiteView, profile: str, level: str,
     return blocks
 
 
-def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "../results",
+def render_markdown(v: SuiteView, figures: dict[str, list[tuple[str | None, str]]],
+                    results_rel: str = "../results",
                     compares: dict[tuple, str] | None = None,
-                    sweeps: dict[str, list[dict[str, Any]]] | None = None) -> str:
-    """The whole report; ``figures`` says which profiles got a learning-curve PNG;
+                    sweeps: dict[str, list[dict[str, Any]]] | None = None,
+                    samples: dict[tuple[str, str], tuple[Record, dict]] | None = None) -> str:
+    """The whole report; ``figures``: each profile's learning-curve PNGs (table id or None,
+    path relative to the report);
     ``compares`` holds the markdown of each (profile, compared figure); ``sweeps`` the newest
     summary of each Optuna study per profile."""
     blocks = header(v)
@@ -322,7 +344,8 @@ def render_markdown(v: SuiteView, figures: dict[str, bool], results_rel: str = "
         for check in v.snapshot.get("checks", []):
             blocks += claim_section(v, p, check, level)
         if figures.get(p):
-            blocks += figure_section(v.name, p, level)
+            blocks += figure_section(v, figures[p], level)
+        blocks += samples_section(v, p, level, samples or {})
         blocks += compare_section(v, p, level, compares or {})
         blocks += artifact_section(v, p, level, results_rel)
         blocks += sweep_section((sweeps or {}).get(p, []), level)

@@ -37,26 +37,40 @@ def load_suites(
     return {name: found[name] for name in sorted(found)}
 
 
-def _figures(view: SuiteView, out_dir: Path) -> dict[str, Path]:
+def _figures(view: SuiteView, out_dir: Path) -> dict[str, list[tuple[str | None, Path]]]:
+    """profile → the learning-curve figures drawn: (table id, or None for the whole suite, path).
+    One per profile, or one per table where the suite asks for ``curves = "per-table"``."""
     from gensuite.report.figures import learning_curves  # matplotlib/seaborn: only when drawing
 
-    written = {}
+    per_table = view.snapshot.get("curves") == "per-table"
+    written: dict[str, list[tuple[str | None, Path]]] = {}
     for p in view.profiles:
         runs, seen = [], set()
         for rec in view.shown(p):  # sorted by case then seed: the first is the lowest seed
             cid = rec["case"]["id"]
             if cid not in seen:
                 seen.add(cid)
-                runs.append((view.case_order.index(cid), rec["case"].get("row", cid),
+                runs.append((view.case_order.index(cid), cid, rec["case"].get("row", cid),
                              rec.get("curves") or {}))
         runs.sort(key=lambda x: x[0])
-        path = out_dir / f"{p}-curves.png"
         title = f"{view.snapshot.get('title', view.name)} — profile {p}"
-        if learning_curves([(label, c) for _, label, c in runs], path, title):
-            written[p] = path
-    # drop figures of profiles that no longer have curves, so reports/ mirrors results/
-    for old in sorted(out_dir.glob("*-curves.png")):
-        if old not in written.values():
+        groups: list[tuple[str | None, set[str] | None]] = [(None, None)]
+        if per_table:
+            groups = [(t, {c for c in view.case_order
+                           if view.cases.get(c, {}).get("table") == t})
+                      for t in view.table_order()]
+        for table_id, cases in groups:
+            chosen = [(label, c) for _, cid, label, c in runs if cases is None or cid in cases]
+            path = out_dir / (f"{p}-curves.png" if table_id is None
+                              else f"{p}-curves-{table_id}.png")
+            meta = view.snapshot.get("tables", {}).get(table_id or "", {})
+            name = title if table_id is None else f"{meta.get('title') or table_id} — {p}"
+            if learning_curves(chosen, path, name):
+                written.setdefault(p, []).append((table_id, path))
+    # drop figures that are no longer drawn, so reports/ mirrors results/
+    kept = {path for figs in written.values() for _, path in figs}
+    for old in sorted(out_dir.glob("*-curves*.png")):
+        if old not in kept:
             old.unlink()
     return written
 
@@ -84,6 +98,21 @@ def _other_run(results_dir: Path, suite: str, case: str, artifact: str,
         return None
     return max(runs, key=lambda r: (r["profile"] == profile, -profile_rank(r["profile"])[0],
                                     newest_key(r)))
+
+
+def _samples(view: SuiteView, results_dir: Path) -> dict[tuple[str, str], tuple[Record, dict]]:
+    """(profile, case) → (record, its samples.json) for the suite's ``show_samples`` cases:
+    the lowest seed's run, as the other figures."""
+    import json
+
+    out = {}
+    for p in view.profiles:
+        for cid in view.snapshot.get("show_samples", []):
+            recs = view.groups.get((p, cid), [])
+            path = _artifact(recs[0], results_dir, "samples.json") if recs else None
+            if path is not None and path.is_file():
+                out[(p, cid)] = (recs[0], json.loads(path.read_text(encoding="utf-8")))
+    return out
 
 
 def _compare_figures(view: SuiteView, results_dir: Path, out_dir: Path) -> dict[tuple, str]:
@@ -143,9 +172,12 @@ def render_reports(
         md.parent.mkdir(parents=True, exist_ok=True)
         rel = Path(os.path.relpath(results_dir.resolve(), md.parent.resolve())).as_posix()
         sweeps = load_sweeps(results_dir, name, view.profiles)
-        md.write_text(render_markdown(view, {p: True for p in figures}, rel, compares, sweeps),
+        curve_files = {p: [(t, f"{name}/{path.name}") for t, path in figs]
+                       for p, figs in figures.items()}
+        samples = _samples(view, results_dir)
+        md.write_text(render_markdown(view, curve_files, rel, compares, sweeps, samples),
                       encoding="utf-8")
-        written += [md, *figures.values()]
-        written += [f for f in sorted((reports_dir / name).glob("*.png"))
-                    if f not in figures.values()]
+        drawn = [path for figs in figures.values() for _, path in figs]
+        written += [md, *drawn]
+        written += [f for f in sorted((reports_dir / name).glob("*.png")) if f not in drawn]
     return written
