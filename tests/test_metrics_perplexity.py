@@ -97,3 +97,12 @@ def test_shape_mismatch_is_a_clear_error():
     logits, targets = _random_batch(7)
     with pytest.raises(ValueError, match=r"got logits \(4, 9, 50\) and targets \(4, 8\)"):
         perplexity(logits, targets[:, :8])
+
+
+def test_perplexity_beyond_float_range_is_infinite_not_an_error():
+    import math
+
+    from gensuite.metrics.language import perplexity_from_nll
+
+    assert perplexity_from_nll(709.0) == math.exp(709.0)
+    assert perplexity_from_nll(800.0) == math.inf

@@ -193,8 +193,9 @@ class CharRNNModel(AlgorithmBase):
         metrics = {
             "bpc": Estimate(mean=bpc_from_nll(mean), ci95=bpc_from_nll(half), n=n, over=over),
             "nll": Estimate(mean=mean, ci95=half, n=n, over=over),
-            # delta method: d exp(x) = exp(x) dx
-            "perplexity": Estimate(mean=ppl, ci95=ppl * half, n=n, over=over),
+            # delta method: d exp(x) = exp(x) dx (a diverged model: inf, its interval unknown)
+            "perplexity": Estimate(mean=ppl, ci95=ppl * half if math.isfinite(ppl) else math.nan,
+                                   n=n, over=over),
             "char_accuracy": Estimate(mean=100 * float(hit.mean()), ci95=100 * acc_half, n=n,
                                       unit="%", over=over),
         }

@@ -44,8 +44,11 @@ def nll_sum_and_count(
 
 
 def perplexity_from_nll(mean_nll: float) -> float:
-    """exp(mean NLL in nats)."""
-    return math.exp(mean_nll)
+    """exp(mean NLL in nats); ``inf`` beyond float range (a diverged model scores NLL > 709)."""
+    try:
+        return math.exp(mean_nll)
+    except OverflowError:
+        return math.inf
 
 
 def bpc_from_nll(mean_nll: float) -> float:
