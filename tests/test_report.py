@@ -285,3 +285,12 @@ def test_sweep_section_lists_each_studys_newest_summary_best_first(tmp_path: Pat
     low = text.split("Sweep: study `s-min`")[1].split("|---|---|---|\n")[1].splitlines()
     assert [row.split(" | ")[0] for row in low[:2]] == ["| #1", "| #0"]
     assert "commit(s) `abc1234`" in text and "fingerprint `ffffffffffff`" in text
+
+
+def test_curves_plot_the_validation_twin_of_the_suite_metric_when_there_is_one():
+    from gensuite.report.figures import _val_key
+
+    curves = [{"val": [{"step": 1, "val_acc": 0.3, "val_bpc": 3.1, "val_loss": 2.2}]}]
+    assert _val_key(curves, "val_bpc") == "val_bpc"
+    assert _val_key(curves, "val_fid") == "val_acc"  # absent: the first val_* key
+    assert _val_key(curves) == "val_acc"

@@ -20,22 +20,26 @@ def _series(points: list[dict[str, Any]], key: str) -> tuple[list[float], list[f
     return [s for s, _ in rows], [float(v) for _, v in rows]
 
 
-def _val_key(curves: list[dict[str, Any]]) -> str | None:
-    """The validation series to plot: the first "val_*" key (sorted), else any numeric key."""
+def _val_key(curves: list[dict[str, Any]], prefer: str | None = None) -> str | None:
+    """The validation series to plot: ``prefer`` when the curves have it (the validation twin
+    of the suite's metric, e.g. val_bpc), else the first "val_*" key (sorted), else any."""
     keys = sorted(
         {k for c in curves for p in c.get("val", []) for k, v in p.items()
          if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
     )
+    if prefer in keys:
+        return prefer
     preferred = [k for k in keys if k.startswith("val_")]
     return (preferred or keys or [None])[0]
 
 
-def learning_curves(runs: list[tuple[str, dict[str, Any]]], path: Path, title: str) -> bool:
+def learning_curves(runs: list[tuple[str, dict[str, Any]]], path: Path, title: str,
+                    prefer_val: str | None = None) -> bool:
     """Plot (row label, curves) pairs into ``path``; False (nothing written) when no curve."""
     runs = [(label, c) for label, c in runs if c.get("train") or c.get("val")]
     if not runs:
         return False
-    val_key = _val_key([c for _, c in runs])
+    val_key = _val_key([c for _, c in runs], prefer_val)
     # a Figure without pyplot: Agg only, and no global backend or figure registry touched
     with sns.axes_style("whitegrid"):
         fig = Figure(figsize=(10, 4.5), dpi=DPI, layout="constrained")

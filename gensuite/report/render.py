@@ -65,7 +65,7 @@ def _figures(view: SuiteView, out_dir: Path) -> dict[str, list[tuple[str | None,
                               else f"{p}-curves-{table_id}.png")
             meta = view.snapshot.get("tables", {}).get(table_id or "", {})
             name = title if table_id is None else f"{meta.get('title') or table_id} — {p}"
-            if learning_curves(chosen, path, name):
+            if learning_curves(chosen, path, name, f"val_{view.snapshot.get('metric')}"):
                 written.setdefault(p, []).append((table_id, path))
     # drop figures that are no longer drawn, so reports/ mirrors results/
     kept = {path for figs in written.values() for _, path in figs}
