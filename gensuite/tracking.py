@@ -95,11 +95,22 @@ class Tracker:
         self.experiment = experiment
         try:
             self.experiment_id = self._experiment_id(experiment, artifact_root)
-            exp = self.client.get_experiment(self.experiment_id)
-            if EXPERIMENT_KIND[0] not in exp.tags:  # the UI opens on the runs, not GenAI traces
-                self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
+            self._tag_experiment_kind()
         except mlflow.exceptions.MlflowException as exc:
             raise tracking_fault(uri, exc) from None
+
+    def _tag_experiment_kind(self) -> None:
+        """The UI opens on the runs, not on GenAI traces. Workers starting together may both
+        set it; a server that refuses the second (a duplicate key) already has it."""
+        from mlflow.exceptions import MlflowException
+
+        if EXPERIMENT_KIND[0] in self.client.get_experiment(self.experiment_id).tags:
+            return
+        try:
+            self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
+        except MlflowException:
+            if EXPERIMENT_KIND[0] not in self.client.get_experiment(self.experiment_id).tags:
+                raise
 
     def _experiment_id(self, name: str, artifact_root: Path | None) -> str:
         """Get or create; two workers creating it at once both end up with the same one."""
@@ -157,8 +168,13 @@ class Tracker:
         dataset = Dataset(name=name, digest=digest[:36], source_type="local",
                           source=json.dumps({"uri": source}), profile=json.dumps(
                               {"description": description[:500]}) if description else None)
-        self.client.log_inputs(run_id, datasets=[DatasetInput(
-            dataset, tags=[InputTag("mlflow.data.context", "training")])])
+        inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])]
+        try:
+            self.client.log_inputs(run_id, datasets=inputs)
+        except self._mlflow.exceptions.MlflowException:
+            # workers logging the same new dataset at once: the loser's insert is a duplicate
+            # key on the server, and the dataset exists by now; once more links this run to it
+            self.client.log_inputs(run_id, datasets=inputs)
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

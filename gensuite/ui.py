@@ -61,13 +61,25 @@ def serve(*, results_dir: Path, tracking_uri: str | None, port: int, with_optuna
     except KeyboardInterrupt:
         return 0
     finally:
+        _stop(procs)
+
+
+def _stop(procs: list[subprocess.Popen], grace_s: float = 5.0) -> None:
+    """SIGTERM each server's process group, SIGKILL what is still there after ``grace_s``
+    (uvicorn's graceful shutdown may wait on open connections)."""
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         for p in procs:
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
+                    os.killpg(p.pid, sig)
+        deadline = time.monotonic() + grace_s
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=10)
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if all(p.poll() is not None for p in procs):
+            return
 
 
 def _wait_any(procs: list[subprocess.Popen]) -> int:

@@ -240,3 +240,32 @@ def test_tracking_server_lost_mid_sweep_fails_the_trial_and_keeps_the_rest(tmp_p
     for t in done:  # finished trials intact
         assert after[t.number].state == t.state and after[t.number].value == t.value
     assert not [t for t in after.values() if t.state.name == "RUNNING"]
+
+
+def test_workers_starting_together_share_one_experiment_and_dataset(mlflow_server):
+    """Seen in CI: two workers setting the experiment's tag at once got a duplicate key from the
+    server; the same can happen to the dataset both log. Six at once here."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gensuite.tracking import EXPERIMENT_KIND, Tracker
+
+    barrier = threading.Barrier(6)
+
+    def start(_):
+        barrier.wait()
+        tracker = Tracker(mlflow_server.url, "gensuite/race")
+        run = tracker.client.create_run(tracker.experiment_id)
+        tracker.log_dataset(run.info.run_id, name="d", digest="0" * 36, source="s")
+        return tracker.experiment_id, run.info.run_id
+
+    with ThreadPoolExecutor(6) as pool:
+        started = list(pool.map(start, range(6)))
+    assert len({exp for exp, _ in started}) == 1
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_server.url)
+    exp = client.get_experiment(started[0][0])
+    assert exp.tags[EXPERIMENT_KIND[0]] == EXPERIMENT_KIND[1]
+    for _, run_id in started:
+        assert [d.dataset.name for d in client.get_run(run_id).inputs.dataset_inputs] == ["d"]

@@ -82,7 +82,7 @@ def test_ui_serves_mlflow_and_the_optuna_dashboard_without_job_workers(tmp_path)
                                                             for c in cmdlines)
         assert not [c for c in cmdlines if "huey" in c], cmdlines
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         leftovers = _descendant_pids(proc.pid)
         if proc.poll() is None:
