@@ -51,6 +51,10 @@ def serve(*, results_dir: Path, tracking_uri: str | None, port: int, with_optuna
           storage: str | None, echo: Callable[[str], None]) -> int:
     """Start the servers, wait until one exits or Ctrl-C; stop the others. Exit status."""
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # Ctrl-C and SIGTERM both stop the servers, even where SIGINT was inherited as ignored (a
+    # command started in the background of a script without job control)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     procs = []
     try:
         for name, argv, url in commands(results_dir=results_dir, tracking_uri=tracking_uri,
@@ -62,6 +66,10 @@ def serve(*, results_dir: Path, tracking_uri: str | None, port: int, with_optuna
         return 0
     finally:
         _stop(procs)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(procs: list[subprocess.Popen], grace_s: float = 5.0) -> None:
