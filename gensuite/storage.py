@@ -47,9 +47,7 @@ def normalise_db_url(url: str) -> str:
 
 def engine_kwargs(url: str) -> dict[str, Any]:
     """Connection settings per backend: a connect timeout and a liveness check per checkout."""
-    if url.startswith("postgresql"):
-        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True}
-    if url.startswith("mysql"):
+    if url.startswith(("postgresql", "mysql")):
         return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True}
     return {}
 
@@ -58,8 +56,7 @@ def db_fault(url: str, exc: BaseException) -> GensuiteError:
     """A storage exception → one line: which database (password masked) and the server's cause."""
     cause = getattr(exc, "orig", None) or exc.__cause__ or exc
     text = " ".join(str(cause).split())  # drivers' messages span lines; keep it one
-    for noise in ("(Background on this error at:",):
-        text = text.split(noise)[0].strip()
+    text = text.split("(Background on this error at:")[0].strip()  # SQLAlchemy's link
     if len(text) > 300:
         text = text[:297] + "..."
     return GensuiteError(f"cannot use the study storage {mask_url(url)}: "

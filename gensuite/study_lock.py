@@ -81,9 +81,9 @@ class StudyLock:
             else:
                 acquire = sa.text(f"SELECT GET_LOCK(:k, {LOCK_TIMEOUT_S})")
                 release = sa.text("SELECT RELEASE_LOCK(:k)")
+            arg = {"k": key if self.url.startswith("postgresql") else str(key)}
             try:
-                conn.execute(acquire, {"k": key if self.url.startswith("postgresql")
-                                       else str(key)})
+                conn.execute(acquire, arg)
             except sa.exc.SQLAlchemyError as exc:
                 raise GensuiteError(f"no lock on study {self.study_name!r} within "
                                     f"{LOCK_TIMEOUT_S} s ({db_fault(self.url, exc)})") from None
@@ -91,8 +91,7 @@ class StudyLock:
                 yield
             finally:
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    conn.execute(release, {"k": key if self.url.startswith("postgresql")
-                                           else str(key)})
+                    conn.execute(release, arg)
                     conn.commit()
 
     def close(self) -> None:
