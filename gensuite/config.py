@@ -98,6 +98,10 @@ class Check:
     source: str
     pairs: tuple[tuple[str, str], ...]
     kind: str = "greater"  # greater: left's metric > right's; less: left's < right's (FID)
+    # A metric every pair's (shared) records hold as the per-unit difference left − right of one
+    # trained model (the VAE's bound_gap = log-likelihood − ELBO per test image): its mean and
+    # interval over the units give the paired test without storing every unit's value.
+    paired_by: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -525,6 +529,7 @@ def _checks(top: _Reader, case_ids: set[str]) -> tuple[Check, ...]:
                 id=k.get("id", str, required=True), claim=k.get("claim", str, required=True),
                 source=k.get("source", str, required=True),
                 pairs=tuple((a, b) for a, b in pairs), kind=kind,
+                paired_by=k.get("paired_by", str, ""),
             )
         )
         k.done()

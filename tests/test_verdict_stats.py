@@ -15,6 +15,7 @@ from gensuite.report.stats import (
     holm,
     pair_verdict,
     paired,
+    paired_from_summary,
     welch,
 )
 
@@ -107,3 +108,21 @@ def test_equivalence_against_a_one_sided_bound():
     assert equivalence(-101.5, -100.0, -102.0, None) == "pass"  # ELBO ≥ −102
     assert equivalence(-103.0, -101.0, -102.0, None) == "inconclusive"
     assert equivalence(-104.0, -103.0, -102.0, None) == "fail"
+
+
+def test_paired_from_summary_is_the_paired_t_of_the_units():
+    """The paired t from the recorded mean and normal-approximation CI of the per-unit
+    differences equals scipy's paired t on the units themselves."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(-93.0, 20.0, 500)
+    b = a - rng.normal(0.5, 2.0, 500)  # a − b: small, noisy, positive on average
+    d = a - b
+    half_z = stats.norm.ppf(0.975) * d.std(ddof=1) / math.sqrt(len(d))  # mean_ci's default
+    c = paired_from_summary(float(d.mean()), float(half_z), len(d), "the same images")
+    ref = paired(a, b, "the same images")
+    assert c.p == pytest.approx(ref.p, rel=1e-9)
+    assert c.ci95 == pytest.approx(ref.ci95, rel=1e-9)
+    assert c.test == "paired t over the same images" and pair_verdict(c, c.p, "greater") == "holds"
+    # no interval or one unit: untested, with the reason
+    assert paired_from_summary(1.0, math.nan, 10, "images").test == ""
+    assert paired_from_summary(1.0, 0.2, 1, "images").p is None

@@ -233,7 +233,8 @@ def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str)
         f"Verdict: **{overall}**{suffix}. A pair holds when left − right is significant in the "
         f"claimed direction (left {direction} right; two-sided test, p < 0.05 after Holm's "
         "correction across the claim's pairs), does not hold when it is significant the other "
-        "way, and is inconclusive otherwise: one training seed per side decides nothing.",
+        "way, and is inconclusive otherwise: one training seed per side decides nothing, "
+        "unless both sides were scored on the same evaluation units (a paired test).",
     ]
 
 

@@ -74,6 +74,26 @@ def paired(left: Sequence[float], right: Sequence[float], units: str) -> Compari
                       p=p, n_left=n, n_right=n)
 
 
+def paired_from_summary(mean: float, ci95: float, n: int, units: str,
+                        z: float = float(stats.norm.ppf(0.975))) -> Comparison:
+    """The paired t-test of ``paired`` from the per-unit differences' summary alone: their mean
+    and normal-approximation CI half-width ``ci95`` (mean ± z·sd/√n, gensuite.metrics.mean_ci's
+    default) over n units. The t statistic needs only the mean and the standard error."""
+    if n < 2 or not math.isfinite(ci95):
+        return Comparison(test="", diff=mean, ci95=None, p=None, n_left=n, n_right=n,
+                          reason=f"{n} shared {units}, no interval")
+    se = ci95 / z
+    if se == 0.0:
+        p = 1.0 if mean == 0.0 else 0.0
+        return Comparison(test=f"paired t over {units}", diff=mean, ci95=(mean, mean), p=p,
+                          n_left=n, n_right=n)
+    t = mean / se
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    p = float(2.0 * stats.t.sf(abs(t), n - 1))
+    return Comparison(test=f"paired t over {units}", diff=mean, ci95=(mean - half, mean + half),
+                      p=p, n_left=n, n_right=n)
+
+
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjusted p-values (Holm 1979) for the tested pairs of one claim; None
     (untested) stays None and does not count among the m hypotheses."""

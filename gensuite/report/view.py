@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gensuite.errors import GensuiteError
 from gensuite.report.aggregate import (
     Record,
     Reproduced,
@@ -16,7 +17,15 @@ from gensuite.report.aggregate import (
     reproduce,
     run_key,
 )
-from gensuite.report.stats import Comparison, claim_verdict, holm, pair_verdict, paired, welch
+from gensuite.report.stats import (
+    Comparison,
+    claim_verdict,
+    holm,
+    pair_verdict,
+    paired,
+    paired_from_summary,
+    welch,
+)
 from gensuite.report.verdict import Verdict, row_verdict
 
 PROFILE_ORDER = ("paper", "quick", "smoke")
@@ -166,7 +175,8 @@ class SuiteView:
         tested = []
         for left, right in check["pairs"]:
             lrow, rrow = (self.row(profile, c) if c in self.cases else None for c in (left, right))
-            tested.append((left, lrow, right, rrow, self.compare(profile, left, right)))
+            tested.append((left, lrow, right, rrow,
+                           self.compare(profile, left, right, check.get("paired_by", ""))))
         adjusted = holm([c.p if c is not None else None for *_, c in tested])
         kind = check.get("kind", "greater")
         pairs = [
@@ -176,10 +186,12 @@ class SuiteView:
         ]
         return pairs, claim_verdict([p.verdict for p in pairs])
 
-    def compare(self, profile: str, left: str, right: str) -> Comparison | None:
+    def compare(self, profile: str, left: str, right: str,
+                paired_by: str = "") -> Comparison | None:
         """left − right of the two cases' metrics: Welch's t over per-seed means when each side
         has ≥ 2 seeds; else a paired t when both were scored on the same evaluation units
-        (same seeds, same data, the same units recorded by the plug-in); else untested."""
+        (same seeds, same data, the same units recorded by the plug-in), or, with ``paired_by``,
+        from the per-unit difference one trained model recorded; else untested."""
         lrecs, rrecs = (self.groups.get((profile, c), []) for c in (left, right))
         if not lrecs or not rrecs:
             return None
@@ -191,7 +203,35 @@ class SuiteView:
         shared = _shared_units(lrecs, rrecs, lm, rm)
         if shared is not None:
             return paired(*shared)
+        if paired_by:
+            summary = _recorded_difference(lrecs, rrecs, lm, rm, paired_by)
+            if summary is not None:
+                return paired_from_summary(*summary)
         return welch(lvals, rvals)  # untested: says how many seeds there are
+
+
+def _recorded_difference(lrecs: list[Record], rrecs: list[Record], lm: str, rm: str,
+                         metric: str) -> tuple[float, float, int, str] | None:
+    """The per-unit difference lm − rm that one trained model recorded as ``metric`` (mean, CI
+    half-width, n units) for the seed both sides share (reached only when a side has one seed);
+    None when that seed's two records are not the same trained model. A recorded mean that is
+    not lm − rm means the suite names the wrong metric (or sign): a one-line error."""
+    right_by_seed = {int(r["seed"]): r for r in rrecs}
+    for rec in lrecs:
+        other = right_by_seed.get(int(rec["seed"]))
+        if other is None or rec.get("train_key") != other.get("train_key"):
+            continue
+        d = rec["metrics"].get(metric)
+        if d is None:
+            return None
+        expected = float(rec["metrics"][lm]["mean"]) - float(other["metrics"][rm]["mean"])
+        if not math.isclose(float(d["mean"]), expected, rel_tol=1e-6, abs_tol=1e-6):
+            raise GensuiteError(
+                f"claim pairs {rec['case']['id']!r} − {other['case']['id']!r}: paired_by = "
+                f"{metric!r} has mean {float(d['mean']):.6g}, not {lm} − {rm} = {expected:.6g}")
+        return (float(d["mean"]), float(d.get("ci95", math.nan)), int(d.get("n", 1)),
+                f"the same {d.get('over', 'units')}")
+    return None
 
 
 def _shared_units(lrecs: list[Record], rrecs: list[Record], lm: str,
