@@ -24,6 +24,7 @@ from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.models.conv4 import Conv4
 from gensuite.registry import register_algorithm
 from gensuite.seeds import SeedStreams, Stream
+from gensuite.train.cuda_graph import GraphedStep
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -59,6 +60,11 @@ class ProtoNetConfig:
     lr_decay_every: int = 2000  # episodes
     lr_decay: float = 0.5
     hidden: int = 64
+    # Capture each training episode (gather, forward, backward, Adam's update) in a CUDA graph
+    # (gensuite.train.cuda_graph; issue 17): CUDA only, off by default. Adam then runs in its
+    # capturable form, so numbers match the eager path within the evaluation interval, not bit
+    # for bit.
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         if self.distance not in DISTANCES:
@@ -113,12 +119,19 @@ class ProtoNet(AlgorithmBase):
         self.ctx = ctx
         self.streams = SeedStreams(ctx.seed, SEED_STREAMS)
         self.device = torch.device(ctx.device)
+        if config.cuda_graph and self.device.type != "cuda":
+            raise ValueError(f"cuda_graph needs a CUDA device; this run's device is {ctx.device}")
         torch.manual_seed(ctx.seed)  # network initialisation
         in_channels = data.train.shape[2]
         self.model = Conv4(in_channels, config.hidden, config.hidden)
         # channels_last: oneDNN's fast layout on CPU (max-pooling ~10× faster than NCHW there).
         self.model.to(self.device, memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        if config.cuda_graph:  # a tensor rate: the scheduler updates it in place, in the graph
+            self.optimizer = torch.optim.Adam(
+                self.model.parameters(), lr=torch.tensor(config.lr, device=self.device),
+                capturable=True)
+        else:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay
         )
@@ -135,6 +148,8 @@ class ProtoNet(AlgorithmBase):
             generator=self.streams.generator("train"),
         )
         self._train_support_labels = self._class_major_labels(config.train_way, config.train_shot)
+        # The eager path goes through the same static-input plumbing with the graph off.
+        self._step_on_rows = GraphedStep(self._train_on_rows, enabled=config.cuda_graph)
 
     def _class_major_labels(self, way: int, shot: int) -> Tensor:
         return torch.arange(way, device=self.device).repeat_interleave(shot)
@@ -162,17 +177,25 @@ class ProtoNet(AlgorithmBase):
         acc = (logits.argmax(1) == query_labels).float().mean()
         return loss, acc
 
-    def train_step(self, step: int) -> dict[str, float]:
-        self.model.train()
-        support, query, query_labels = self.train_sampler.sample()
+    def _train_on_rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """One training episode from its rows, already on the device: all device work, no host
+        sync, so that it can be captured in a CUDA graph."""
+        support, query = self.train_sampler.gather(rows)
         loss, acc = self._episode(
-            support, self._train_support_labels, query, query_labels, self.config.train_way
+            support, self._train_support_labels, query, self.train_sampler.query_labels,
+            self.config.train_way,
         )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        return loss.detach(), acc
+
+    def train_step(self, step: int) -> dict[str, float]:
+        self.model.train()
+        rows = self.train_sampler.sample_rows().to(self.device)
+        loss, acc = self._step_on_rows(rows)
         self.scheduler.step()  # per episode: the paper halves the rate every 2000 episodes
-        loss_v, acc_v = torch.stack([loss.detach(), acc]).tolist()  # one device sync
+        loss_v, acc_v = torch.stack([loss, acc]).tolist()  # one device sync
         return {"loss": loss_v, "acc": acc_v}
 
     def _eval_sampler(
@@ -259,3 +282,7 @@ class ProtoNet(AlgorithmBase):
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.train_sampler.load_state_dict(state["train_sampler"])
+        if self.config.cuda_graph:  # the loaded rate and state are new tensors: capture again
+            for group in self.optimizer.param_groups:
+                group["lr"] = torch.as_tensor(group["lr"], device=self.device)
+            self._step_on_rows.invalidate()

@@ -27,7 +27,9 @@ class EpisodeSampler:
         self._flat = images.flatten(0, 1)
         self.way, self.shot, self.query = way, shot, query
         self.generator = generator
-        self._query_labels = torch.arange(way).repeat_interleave(query)
+        # Made on the images' device once: no host-to-device copy per episode (a CUDA graph
+        # cannot capture one).
+        self.query_labels = torch.arange(way, device=images.device).repeat_interleave(query)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(support (way*shot, ...), query (way*query, ...), query_labels (way*query,)).
@@ -35,17 +37,26 @@ class EpisodeSampler:
         Support is class-major (class 0's shots first): prototypes are
         ``support.view(way, shot, -1).mean(1)``. Query is class-major too, labelled 0..way-1.
         """
+        support, query = self.gather(self.sample_rows().to(self.images.device))
+        return support, query, self.query_labels
+
+    def sample_rows(self) -> torch.Tensor:
+        """The episode as row numbers into the flattened (classes·examples) images, on the CPU:
+        the generator's only draw (the same episodes on every device)."""
         n_classes, n_examples = self.images.shape[:2]
         classes = torch.randperm(n_classes, generator=self.generator)[: self.way]
         # argsort of uniform noise = one independent permutation per class, without a loop.
         noise = torch.rand(self.way, n_examples, generator=self.generator)
         examples = noise.argsort(dim=1)[:, : self.shot + self.query]
-        rows = (classes[:, None] * n_examples + examples).flatten().to(self.images.device)
+        return (classes[:, None] * n_examples + examples).flatten()
+
+    def gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(support, query) images of ``rows`` (from ``sample_rows``, on the images' device)."""
         picked = self._flat.index_select(0, rows).view(self.way, -1, *self._flat.shape[1:])
         rest = picked.shape[2:]
         support = picked[:, : self.shot].reshape(self.way * self.shot, *rest)
         query = picked[:, self.shot :].reshape(self.way * self.query, *rest)
-        return support, query, self._query_labels.to(self.images.device)
+        return support, query
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
