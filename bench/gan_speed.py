@@ -3,7 +3,8 @@
 A benchmark script, not a test. One iteration is one discriminator update on a real and a fake
 batch and one generator update (n_critic = 1, non-saturating loss), as in ``train_step``;
 images/s counts the real images consumed. On CUDA every configuration also runs with bfloat16
-autocast + channels_last next to plain eager float32, in the same process.
+autocast + channels_last, and with the whole iteration captured in a CUDA graph (``cuda_graph``:
+fp32, and bf16 + channels_last), next to plain eager float32, in the same process.
 
     python bench/gan_speed.py --threads 2                  # CPU: dcgan/vgg16/resnet18, 64 & 128
     python bench/gan_speed.py --device cuda --steps 50
@@ -44,14 +45,16 @@ def synthetic_data(n: int, channels: int, size: int, seed: int):
                           test_labels=y[:64], classes=tuple(str(i) for i in range(10)))
 
 
-def time_config(data, args, *, backbone: str, batch: int, amp: bool) -> float:
+def time_config(data, args, *, backbone: str, batch: int, amp: bool,
+                graph: bool = False) -> float:
     """Images/s of ``args.steps`` iterations after ``args.warmup`` untimed ones."""
     import torch
 
     from gensuite.algorithms.gan import GAN, GANConfig
     from gensuite.api import RunContext, Schedule
 
-    config = GANConfig(backbone=backbone, batch_size=batch, amp=amp, channels_last=amp)
+    config = GANConfig(backbone=backbone, batch_size=batch, amp=amp, channels_last=amp,
+                       cuda_graph=graph)
     steps = args.warmup + args.steps
     algo = GAN(config, data, RunContext(seed=args.seed, device=args.device,
                                         schedule=Schedule(steps=10**9)))
@@ -78,14 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"GAN D+G iteration, {args.channels}×{args.size}×{args.size}, {where}, "
           f"{args.steps} timed iterations after {args.warmup}")
     header = f"{'backbone':<10} {'batch':>5} {'eager fp32 img/s':>17}"
-    print(header + (f" {'AMP bf16+CL img/s':>18} {'speed-up':>8}" if cuda else ""))
+    variants = [("AMP bf16+CL", dict(amp=True)), ("graph fp32", dict(graph=True)),
+                ("graph bf16+CL", dict(amp=True, graph=True))] if cuda else []
+    print(header + "".join(f" {name + ' img/s':>19} {'×':>6}" for name, _ in variants))
     for backbone in args.backbones.split(","):
         for batch in batches:
             eager = time_config(data, args, backbone=backbone, batch=batch, amp=False)
             line = f"{backbone:<10} {batch:>5} {eager:>17.1f}"
-            if cuda:
-                fast = time_config(data, args, backbone=backbone, batch=batch, amp=True)
-                line += f" {fast:>18.1f} {fast / eager:>7.2f}×"
+            for _, kw in variants:
+                fast = time_config(data, args, backbone=backbone, batch=batch, **kw)
+                line += f" {fast:>19.1f} {fast / eager:>5.2f}×"
             print(line, flush=True)
 
 

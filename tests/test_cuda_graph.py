@@ -96,3 +96,16 @@ def test_sample_is_rows_then_gather():
     assert torch.equal(support, support2) and torch.equal(query, query2)
     assert torch.equal(support.flatten(), rows.view(3, 3)[:, 0].float())  # pixel value = row
     assert labels.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_gan_refuses_a_graph_on_the_cpu():
+    from gensuite.algorithms.gan import GAN, GANConfig
+    from gensuite.data.containers import ImageClassData
+
+    x = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)  # synthetic: the check fails before training
+    y = torch.arange(16) % 2
+    data = ImageClassData(info=DatasetInfo(name="synthetic", description="zeros", files=()),
+                          train_images=x, train_labels=y, test_images=x, test_labels=y,
+                          classes=("a", "b"))
+    with pytest.raises(ValueError, match="cuda_graph needs a CUDA device"):
+        GAN(GANConfig(**GAN.tiny_config, cuda_graph=True), data, RunContext(seed=0))

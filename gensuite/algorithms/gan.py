@@ -42,6 +42,7 @@ from gensuite.models.gan.nets import (
 )
 from gensuite.registry import register_algorithm
 from gensuite.seeds import SeedStreams
+from gensuite.train.cuda_graph import GraphedStep
 
 
 class _Batches:
@@ -106,6 +107,8 @@ class GAN(AlgorithmBase):
         self.config, self.data, self.ctx = config, data, ctx
         c = config
         self.device = torch.device(ctx.device)
+        if c.cuda_graph and self.device.type != "cuda":
+            raise ValueError(f"cuda_graph needs a CUDA device; this run's device is {ctx.device}")
         channels, h, w = data.image_shape
         self.size = c.image_size or h
         if not c.image_size and h != w:
@@ -157,27 +160,30 @@ class GAN(AlgorithmBase):
         self.clf = None  # evaluation classifier, loaded on first evaluation (classifier())
         self.extractor = None  # its torch-fidelity feature extractor
         self._amp = c.amp and self.device.type == "cuda"
+        # The eager path goes through the same static-input plumbing with the graph off.
+        self._iterate = GraphedStep(self._iteration, enabled=c.cuda_graph)
 
     # ------------------------------------------------------------------ building blocks
 
     def _optimizer(self, net: torch.nn.Module, lr: float, b1: float, b2: float):
+        capturable = self.config.cuda_graph  # its state on the device, updated in the graph
         if self.config.optimizer == "rmsprop":
-            return torch.optim.RMSprop(net.parameters(), lr=lr)
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=(b1, b2))
+            return torch.optim.RMSprop(net.parameters(), lr=lr, capturable=capturable)
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=(b1, b2), capturable=capturable)
 
     def sample_z(self, n: int, gen: torch.Generator) -> Tensor:
         if self.config.noise == "uniform":
             return torch.rand(n, self.config.z_dim, generator=gen) * 2 - 1
         return torch.randn(n, self.config.z_dim, generator=gen)
 
-    def _real_batch(self) -> tuple[Tensor, Tensor]:
-        idx = self.batches.next().to(self.device)
+    def _real_batch(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         x = self._train_x[idx].float().div_(127.5).sub_(1.0)
         return x.contiguous(memory_format=self._fmt), self._train_y[idx]
 
     def _autocast(self):
-        if self._amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self._amp:  # a captured graph must not keep autocast's cast cache between replays
+            return torch.autocast("cuda", dtype=torch.bfloat16,
+                                  cache_enabled=not self.config.cuda_graph)
         return contextlib.nullcontext()
 
     def _gen(self, z: Tensor, y: Tensor | None) -> Tensor:
@@ -190,11 +196,45 @@ class GAN(AlgorithmBase):
 
     # ------------------------------------------------------------------ training
 
-    def _d_update(self) -> dict[str, Tensor]:
+    def _draws(self) -> list[Tensor]:
+        """One iteration's randomness, drawn on the CPU in the order the updates use it: per D
+        update the batch rows, z, the fuzzy targets (bce) and α (gradient penalty), empty where
+        unused; then the G update's z and classes. On the device they are the captured graph's
+        only inputs, and every device trains on the same draws."""
         c = self.config
-        x, y = self._real_batch()
-        n = x.shape[0]
-        z = self.sample_z(n, self.noise_gen)
+        n, none = c.batch_size, torch.empty(0)
+        draws: list[Tensor] = []
+        for _ in range(c.n_critic):
+            draws += [self.batches.next(), self.sample_z(n, self.noise_gen)]
+            if c.loss == "bce":
+                draws += [losses.fuzzy_targets(n, c.label_noise, real=True,
+                                               generator=self.noise_gen),
+                          losses.fuzzy_targets(n, c.label_noise, real=False,
+                                               generator=self.noise_gen)]
+            else:
+                draws += [none, none]
+            draws.append(torch.rand(n, generator=self.noise_gen) if c.gp_weight else none)
+        draws.append(self.sample_z(n, self.noise_gen))
+        draws.append(torch.randint(max(1, self.num_classes), (n,), generator=self.noise_gen))
+        return draws
+
+    def _stat_keys(self) -> list[str]:
+        return ["real", "fake", *(["gp"] if self.config.gp_weight else []), "loss_d"]
+
+    def _iteration(self, *draws: Tensor) -> tuple[Tensor, Tensor]:
+        """n_critic D updates and one G update from ``_draws()`` already on the device: device
+        work only, no host sync, so that it can be captured in a CUDA graph. Returns the D
+        statistics (``_stat_keys()`` order, averaged over the D updates) and G's loss."""
+        stats = [self._d_update(*draws[5 * i: 5 * i + 5]) for i in range(self.config.n_critic)]
+        loss_g = self._g_update(*draws[-2:])
+        means = torch.stack([torch.stack([s[k] for s in stats]).float().mean()
+                             for k in self._stat_keys()])
+        return means, loss_g.float()
+
+    def _d_update(self, idx: Tensor, z: Tensor, rt: Tensor, ft: Tensor,
+                  alpha: Tensor) -> dict[str, Tensor]:
+        c = self.config
+        x, y = self._real_batch(idx)
         with torch.no_grad(), self._autocast():
             # Fakes of the real batch's classes: the class mix matches the data's, and the
             # gradient penalty's interpolates share one label.
@@ -203,9 +243,7 @@ class GAN(AlgorithmBase):
             real_out, real_aux = self._disc(x, y)
             fake_out, fake_aux = self._disc(fake, y)
         if c.loss == "bce":
-            rt = losses.fuzzy_targets(n, c.label_noise, real=True, generator=self.noise_gen)
-            ft = losses.fuzzy_targets(n, c.label_noise, real=False, generator=self.noise_gen)
-            loss = losses.d_loss_bce(real_out, fake_out, rt.to(self.device), ft.to(self.device))
+            loss = losses.d_loss_bce(real_out, fake_out, rt, ft)
             real_stat, fake_stat = torch.sigmoid(real_out).mean(), torch.sigmoid(fake_out).mean()
         else:
             loss = losses.d_loss_wgan(real_out, fake_out)
@@ -215,7 +253,6 @@ class GAN(AlgorithmBase):
                                           + losses.aux_class_loss(fake_aux, y))
         out = {"real": real_stat.detach(), "fake": fake_stat.detach()}
         if c.gp_weight:
-            alpha = torch.rand(n, generator=self.noise_gen)
             gp = losses.gradient_penalty(lambda xh: self._disc(xh, y)[0], x, fake.float(),
                                          mode=c.gp_mode, alpha=alpha)
             loss = loss + c.gp_weight * gp
@@ -228,11 +265,8 @@ class GAN(AlgorithmBase):
         out["loss_d"] = loss.detach()
         return out
 
-    def _g_update(self) -> Tensor:
+    def _g_update(self, z: Tensor, y: Tensor) -> Tensor:
         c = self.config
-        n = c.batch_size
-        z = self.sample_z(n, self.noise_gen)
-        y = torch.randint(max(1, self.num_classes), (n,), generator=self.noise_gen).to(self.device)
         self.D.requires_grad_(False)  # no parameter gradients for D in G's update
         try:
             with self._autocast():
@@ -252,12 +286,9 @@ class GAN(AlgorithmBase):
     def train_step(self, step: int) -> dict[str, float]:
         self.G.train()
         self.D.train()
-        d_stats = [self._d_update() for _ in range(self.config.n_critic)]
-        loss_g = self._g_update()
-        keys = list(d_stats[0])
-        means = torch.stack([torch.stack([s[k] for s in d_stats]).float().mean() for k in keys])
-        values = torch.cat([means, loss_g.float().view(1)]).tolist()  # one device sync
-        d = dict(zip(keys, values[:-1]))
+        means, loss_g = self._iterate(*(t.to(self.device) for t in self._draws()))
+        values = torch.cat([means, loss_g.view(1)]).tolist()  # one device sync
+        d = dict(zip(self._stat_keys(), values[:-1]))
         metrics = {"loss_d": d.pop("loss_d"), "loss_g": values[-1]}
         prefix = "d_" if self.config.loss == "bce" else "critic_"  # D(x) probability or f(x)
         metrics[f"{prefix}real"], metrics[f"{prefix}fake"] = d.pop("real"), d.pop("fake")
@@ -446,4 +477,5 @@ class GAN(AlgorithmBase):
         self.loss_d_hist = array("f", state["loss_d_hist"].tolist())
         self.loss_g_hist = array("f", state["loss_g_hist"].tolist())
         self.grids = dict(state["grids"])
+        self._iterate.invalidate()  # new parameter and optimiser tensors: capture again
 

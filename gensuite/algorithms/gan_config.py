@@ -76,6 +76,11 @@ class GANConfig:
     epoch_images: int = 0  # images per "epoch" (0: the training set; smaller for quick runs)
     amp: bool = False  # CUDA only: bfloat16 autocast (the gradient penalty stays float32)
     channels_last: bool = False
+    # Capture each iteration (n_critic D updates and the G update, optimisers included) in a
+    # CUDA graph (gensuite.train.cuda_graph; issue 17): CUDA only, off by default; the
+    # optimisers run in their capturable form, so numbers match the eager path within the
+    # evaluation interval, not bit for bit.
+    cuda_graph: bool = False
     # --- evaluation during training (validate(): the per-epoch curve)
     eval_samples: int = 1000  # generated and real images per IS/FID evaluation (report B-3)
     fid_reference: str = "test"  # the real split FID/KID compare with: test | train
