@@ -30,7 +30,8 @@ def _shared_options(func):
                      help="Dataset folder searched first (then $GENSUITE_DATA_ROOT, the user "
                           "cache, /usr/share/datasets, ../shared/data)."),
         click.option("--tracking-uri", default=None,
-                     help="MLflow tracking URI. Default: sqlite:///<results-dir>/mlflow.db"),
+                     help="MLflow tracking URI. Default: sqlite:///<results-dir>/mlflow.db; "
+                          "'none' (bench only): records only, no MLflow."),
         click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"),
                      show_default=True),
         click.option("--device", default="auto", show_default=True,

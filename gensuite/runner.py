@@ -182,7 +182,7 @@ def run_suite(
     """Run every (case, seed) of a suite at a profile; a failing case never stops the others."""
     import torch
 
-    from gensuite.tracking import Tracker, default_tracking_uri
+    from gensuite.tracking import default_tracking_uri, open_tracker
 
     if opts.profile not in spec.profiles:
         raise GensuiteError(f"suite {spec.name!r} has no profile {opts.profile!r}")
@@ -193,8 +193,8 @@ def run_suite(
     seeds = opts.seeds or spec.profiles[opts.profile].seeds
     results_dir = Path(opts.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    tracker = Tracker(opts.tracking_uri or default_tracking_uri(results_dir),
-                      f"gensuite/{spec.name}", artifact_root=results_dir / "mlartifacts")
+    tracker = open_tracker(opts.tracking_uri or default_tracking_uri(results_dir),
+                           f"gensuite/{spec.name}", artifact_root=results_dir / "mlartifacts")
     data = _DataCache(opts.data_root)
     outcomes = []
     evaluated: dict[str, Evaluated] = {}  # this invocation's evaluations, by evaluation_key

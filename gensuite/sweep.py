@@ -157,8 +157,17 @@ def run_sweep(
     ``trials`` of its own); return the study-wide summary."""
     import optuna
 
-    from gensuite.tracking import Tracker, default_tracking_uri, is_remote, tracking_fault
+    from gensuite.tracking import (
+        NO_TRACKING,
+        Tracker,
+        default_tracking_uri,
+        is_remote,
+        tracking_fault,
+    )
 
+    if bench.tracking_uri == NO_TRACKING:
+        raise GensuiteError("gensuite sweep logs every trial to MLflow: --tracking-uri none is "
+                            "for gensuite bench only")
     if spec.search is None:
         raise GensuiteError(f"{spec.path}: gensuite sweep needs a [search] table in the suite")
     search = spec.search

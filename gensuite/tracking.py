@@ -206,6 +206,38 @@ class Tracker:
         return MlflowCallback(self, run_id, flush_every)
 
 
+NO_TRACKING = "none"  # --tracking-uri none: records only, no MLflow
+
+
+class NullTracker:
+    """``--tracking-uri none``: nothing is logged to MLflow, and mlflow need not be installed;
+    the record (the source of every report) is written as always, with ``tracking.uri`` null.
+    For machines that cannot carry MLflow, such as the GPU run of bench/gpu_run.sh."""
+
+    uri = None
+    experiment = None
+
+    @contextlib.contextmanager
+    def run(self, name: str, **_: Any) -> Iterator[None]:
+        yield None
+
+    def _ignore(self, *_: Any, **__: Any) -> None:
+        return None
+
+    log_dataset = log_params = log_metrics = log_dict = log_artifact = set_tags = _ignore
+    close_abandoned = _ignore
+
+    def callback(self, run_id: None, flush_every: int = 50) -> Callback:
+        return Callback()
+
+
+def open_tracker(uri: str, experiment: str, artifact_root: Path | None = None):
+    """The MLflow tracker of ``uri``, or the NullTracker for ``none``."""
+    if uri == NO_TRACKING:
+        return NullTracker()
+    return Tracker(uri, experiment, artifact_root)
+
+
 def tracking_fault(uri: str, exc: BaseException) -> GensuiteError:
     """An MLflow client error → one line naming the server (password masked) and the cause."""
     import re

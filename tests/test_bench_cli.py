@@ -234,3 +234,24 @@ def test_missing_dataset_is_a_one_line_error_and_writes_nothing(tmp_path, suite_
     assert "dataset 'omniglot-vinyals' not found" in lines[0]
     assert str(tmp_path / "none") in lines[0] and "--data-root" in lines[0]
     assert not list(iter_records(tmp_path / "r"))
+
+
+def test_tracking_none_writes_records_without_mlflow(tmp_path, suite_file, monkeypatch):
+    """--tracking-uri none: the records as always, no MLflow store, and mlflow never imported
+    (a machine that cannot carry it: the GPU run of bench/gpu_run.sh)."""
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # any `import mlflow` now fails
+    results = tmp_path / "results"
+    res = _bench(CliRunner(), suite_file, results, "--tracking-uri", "none")
+    assert res.exit_code == 0, res.output
+    records = _records(results)
+    assert len(records) == 2 and all(r["status"] == "finished" for r in records)
+    assert all(r["tracking"] == {"uri": None, "experiment": None, "run_id": None}
+               for r in records)
+    assert not (results / "mlflow.db").exists()
+
+
+def test_sweep_refuses_tracking_none(tmp_path, suite_file):
+    res = CliRunner().invoke(main, ["sweep", "--suite", str(suite_file), "--trials", "1",
+                                    "--results-dir", str(tmp_path), "--tracking-uri", "none"])
+    assert res.exit_code != 0
+    assert "--tracking-uri none is for gensuite bench only" in res.output
