@@ -219,7 +219,9 @@ def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str)
                 diff += f" [{fmt.delta(c.ci95[0], unit)}, {fmt.delta(c.ci95[1], unit)}]"
             test = (f"{c.test} ({c.n_left} vs {c.n_right})" if c.test
                     else f"none: {c.reason} (≥ 2 per side needed)")
-            p = "—" if pr.p_adjusted is None else f"{pr.p_adjusted:.3g}"
+            p = ("—" if pr.p_adjusted is None
+                 else "< 1e-300" if pr.p_adjusted == 0.0  # below double precision
+                 else f"{pr.p_adjusted:.3g}")
         body.append([pr.left_row.label if pr.left_row else pr.left,
                      pr.right_row.label if pr.right_row else pr.right, *vals, diff, test, p,
                      pr.verdict or "not run"])
