@@ -113,8 +113,11 @@ def bench(suite_name, profile, seeds, seed_count, data_root, tracking_uri, resul
     opts = _bench_options(profile, seeds, seed_count, data_root, tracking_uri, results_dir,
                           device, threads, progress, cases=tuple(cases), resume=resume)
     outcomes = run_suite(spec, opts, echo=click.echo)
-    failed = [o for o in outcomes if o.status != "finished"]
-    click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished; records under "
+    failed = [o for o in outcomes if o.status not in ("finished", "not run")]
+    not_run = [o for o in outcomes if o.status == "not run"]
+    finished = len(outcomes) - len(failed) - len(not_run)
+    skipped = f", {len(not_run)} not run here (the reason is in their records)" if not_run else ""
+    click.echo(f"{finished}/{len(outcomes)} runs finished{skipped}; records under "
                f"{results_dir}/{spec.name}/{profile}/")
     if failed:
         for o in failed:

@@ -20,6 +20,16 @@ class MissingDataError(GensuiteError, FileNotFoundError):
     """A dataset is absent: what is missing, where it was looked for, how to get it."""
 
 
+class CaseNotRunnable(GensuiteError):
+    """One case cannot run here (pretrained weights, or a dataset only it needs, are absent):
+    its record says "not run" with the one-line reason "<short>: <detail>", and the other cases
+    go on. The report's verdict cell shows the short part ("not run (no pretrained weights)")."""
+
+    def __init__(self, short: str, detail: str) -> None:
+        super().__init__(f"{short}: {detail}")
+        self.short = short
+
+
 class DivergedError(GensuiteError):
     """Training produced a non-finite loss; carries the step at which it happened."""
 

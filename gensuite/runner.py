@@ -16,7 +16,7 @@ from typing import Any
 
 from gensuite.api import EvalResult, RunContext, eval_only_fields
 from gensuite.config import Case, SuiteSpec
-from gensuite.errors import DivergedError, GensuiteError
+from gensuite.errors import CaseNotRunnable, DivergedError, GensuiteError
 from gensuite.records import make_record, record_path, run_description, write_record
 from gensuite.repro import PROJECT_ROOT, config_hash, provenance, seed_everything
 from gensuite.train.loop import Callback, LoopResult, run_loop
@@ -260,6 +260,9 @@ def run_case(
                 tracker.log_artifact(run_id, png)
     except DivergedError as exc:
         status, error = "diverged", str(exc)
+    except CaseNotRunnable as exc:  # e.g. no pretrained weights: the report says why
+        status, error = "not run", str(exc)
+        log.error("case %s not run: %s", case.id, exc)
     except GensuiteError:
         raise
     except Exception as exc:  # a plug-in bug must not lose the other cases' results

@@ -24,10 +24,16 @@ def test_suite_runs_at_smoke_profile(suite, tmp_path):
     spec = load_suite(suite)
     outcomes = run_suite(spec, BenchOptions(profile="smoke", results_dir=tmp_path,
                                             device="cpu"), echo=lambda _: None)
-    assert [o.status for o in outcomes] == ["finished"] * len(spec.cases) * len(
-        spec.profiles["smoke"].seeds)
+    assert len(outcomes) == len(spec.cases) * len(spec.profiles["smoke"].seeds)
+    # "not run": a case that needs what this machine lacks (pretrained weights): it says why
+    assert {o.status for o in outcomes} <= {"finished", "not run"}, [
+        (o.case_id, o.status, o.error) for o in outcomes]
+    assert any(o.status == "finished" for o in outcomes)
     records = list(iter_records(tmp_path, spec.name))
     assert len(records) == len(outcomes)
     for rec in records:
+        if rec["status"] == "not run":
+            assert rec["error"] and not rec["metrics"]
+            continue
         value = rec["metrics"][spec.metric]
         assert math.isfinite(value["mean"]), (rec["case"]["id"], value)

@@ -323,10 +323,12 @@ def fidelity_intervals(
     device: str = "cpu",
     kid_subset_size: int = 1000,
     seed: int = DEFAULT_SEED,
+    weights_path: str | None = None,
 ) -> dict[str, float]:
     """95% half-widths of FID (and KID) for uint8 images: features extracted once (``layer``
     of ``extractor``, as the metrics used), then ``bootstrap_half_width``."""
-    feats = [extract_features(x, extractor=extractor, layers=[layer], device=device)[layer]
+    feats = [extract_features(x, extractor=extractor, layers=[layer], device=device,
+                              weights_path=weights_path)[layer]
              for x in (generated, real)]
     out = {"fid": bootstrap_half_width(*feats, "fid", resamples=resamples, seed=seed)}
     if kid:

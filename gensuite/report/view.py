@@ -108,6 +108,8 @@ class SuiteView:
         for rec in self.records:
             if rec.get("status") == "finished" and has_metric(rec, self.record_metric(rec)):
                 continue
+            if rec.get("status") == "not run":  # not a failure: the row says why
+                continue
             best = self.chosen.get(run_key(rec))
             later = best is not None and newest_key(best) > newest_key(rec)
             out.append(Failure(record=rec, superseded=later))
@@ -156,12 +158,23 @@ class SuiteView:
             suite_tolerance=self.snapshot.get("tolerance"), stands_in_for=stands_in,
             failed=failed,
         )
+        if value is None and not failed:
+            why = self.not_run_reason(profile, case_id)
+            if why:
+                verdict = Verdict(label="not run", reason=why)
         return Row(
             case_id=case_id, label=case.get("row", case_id), reported=case.get("reported"),
             reference_note=case.get("reference_note") or "no published reference",
             value=value, verdict=verdict, stands_in_for=stands_in, metric=metric,
             unit=value.unit if value is not None else self.unit_of(case_id),
         )
+
+    def not_run_reason(self, profile: str, case_id: str) -> str:
+        """The short reason of the newest "not run" record of a case ("no pretrained weights"),
+        or "" when it has none."""
+        recs = [r for r in self.records if r.get("status") == "not run"
+                and r["profile"] == profile and r["case"]["id"] == case_id]
+        return str(recs[-1].get("error") or "").split(": ", 1)[0] if recs else ""
 
     def rows(self, profile: str, table: str) -> list[Row]:
         return [
