@@ -75,16 +75,22 @@ def _smooth(values: Sequence[float], window: int) -> np.ndarray:
 
 def loss_curves(loss_d: Sequence[float], loss_g: Sequence[float], path: Path, title: str) -> Path:
     """G and D loss at every iteration (thin) with a rolling mean over 2% of the run (bold)."""
+    return named_loss_curves({"discriminator": loss_d, "generator": loss_g}, path, title)
+
+
+def named_loss_curves(series: dict[str, Sequence[float]], path: Path, title: str,
+                      xlabel: str = "iteration (one generator update)") -> Path:
+    """Each named loss at every iteration (thin) with a rolling mean over 2% of the run."""
     fig, axes = _figure(8, 3.6)
     ax = axes[0, 0]
-    it = np.arange(1, len(loss_d) + 1)
-    window = max(1, len(loss_d) // 50)
-    for values, name, color in ((loss_d, "discriminator", "tab:blue"),
-                                (loss_g, "generator", "tab:orange")):
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+    for (name, values), color in zip(series.items(), colors):
+        it = np.arange(1, len(values) + 1)
+        window = max(1, len(values) // 50)
         ax.plot(it, values, color=color, alpha=0.3, linewidth=0.6)
         ax.plot(it, _smooth(values, window), color=color, linewidth=1.6,
                 label=f"{name} (rolling mean, {window} it.)")
-    ax.set_xlabel("iteration (one generator update)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)

@@ -19,6 +19,7 @@ real targets with the Inception network that is available (named in the record).
 from __future__ import annotations
 
 import copy
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -176,6 +177,8 @@ class Pix2Pix(AlgorithmBase):
         self._perm, self._pos = torch.randperm(n, generator=self.data_gen), 0
         self.triplet_idx = torch.arange(min(c.triplets, len(data.test_inputs)))
         self.progress: list[tuple[int, Tensor]] = []  # (step, generated uint8) per evaluation
+        # Every iteration's losses for the per-iteration figure (report A-Q3 (b)).
+        self.loss_hist = {k: array("f") for k in ("loss_d", "loss_g")}
         self.step = 0
 
     def _pretrained_path(self) -> Path:
@@ -250,9 +253,12 @@ class Pix2Pix(AlgorithmBase):
             s.step()
         out.update(loss_g=loss_g.detach(), l1=l1.detach())
         keys = list(out)
-        values = torch.stack([out[k].float() for k in keys]).tolist()  # one device sync
+        values = dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist()))
+        for k, hist in self.loss_hist.items():  # one device sync above
+            if k in values:
+                hist.append(values[k])
         self.step = step + 1
-        return dict(zip(keys, values))
+        return values
 
     # ------------------------------------------------------------------ evaluation
 
@@ -351,6 +357,22 @@ class Pix2Pix(AlgorithmBase):
                  (f"generated {d.target_name}", triplets[2])],
                 outdir / "triplets.png",
                 f"val pairs 1–{len(triplets[0])}: {d.input_name} | real | generated"))
+        from gensuite.algorithms.gan_figures import fidelity_curves, named_loss_curves
+
+        losses = {name: hist for name, hist in (("discriminator", self.loss_hist["loss_d"]),
+                                                ("generator (GAN + λ·L1)",
+                                                 self.loss_hist["loss_g"])) if len(hist)}
+        if losses:
+            paths.append(named_loss_curves(losses, outdir / "losses.png",
+                                           "pix2pix: D and G loss per iteration",
+                                           xlabel="iteration (one D and one G update)"))
+        val = [v for v in curves.val if "val_ssim" in v]
+        if len(val) >= 2:
+            epoch = len(self._perm) / self.config.batch_size  # iterations per pass
+            paths.append(fidelity_curves(
+                [v["step"] / epoch for v in val],
+                {f"SSIM ({self.config.val_images} val pairs)": [v["val_ssim"] for v in val]},
+                outdir / "ssim_per_eval.png", "SSIM per evaluation", window=3))
         if self.progress:
             rows = [(f"step {s}", g) for s, g in self.progress]
             paths.append(labelled_rows(rows, outdir / "progress.png",
@@ -367,6 +389,7 @@ class Pix2Pix(AlgorithmBase):
             "data_gen": self.data_gen.get_state(), "perm": self._perm, "pos": self._pos,
             "torch_rng": torch.get_rng_state(), "step": self.step,
             "progress": [(s, g) for s, g in self.progress],
+            "loss_hist": {k: torch.tensor(v) for k, v in self.loss_hist.items()},
         }
         if self.D is not None:
             state.update(D=self.D.state_dict(), opt_d=self.opt_d.state_dict())
@@ -385,3 +408,4 @@ class Pix2Pix(AlgorithmBase):
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.progress = [(int(s), g) for s, g in state["progress"]]
+        self.loss_hist = {k: array("f", v.tolist()) for k, v in state["loss_hist"].items()}
