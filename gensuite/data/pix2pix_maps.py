@@ -169,8 +169,8 @@ def build_pix2pix_maps(
                             "needs the original maps (see the how-to in the error of source "
                             "'original')")
     arrays = {}
+    key = content_key(container, names["train"] + names["val"])  # one hash of the zip, not two
     for split in COUNTS:
-        key = content_key(container, names[split])
         arrays[split] = disk_cached(
             decoded_cache_dir() / NAME / f"{key}-{split}-{size}",
             lambda s=split: _decode_split(container, names[s], size), ("a", "b"))
