@@ -64,6 +64,12 @@ class Case:
     # profile → a shorter/longer schedule for this case only (e.g. a slow VGG-16 discriminator
     # row at the quick profile); keys not given come from the profile's schedule
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    # The original table's column this row sits in (its table's ``columns``); "" when it has none.
+    column: str = ""
+    # The case's dataset may be absent here (SVHN offline): running the whole suite then records
+    # it "not run (<dataset> not in the data root)" and goes on; asked for by name (--case), the
+    # missing dataset is the usual one-line data-root error.
+    data_optional: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +93,10 @@ class Table:
     title: str
     source: str = ""
     note: str = ""
+    # The original table's column headings (course report D-3: the adaptation directions): each
+    # of its cases names one (``column``), and the report also draws the table in the original
+    # layout, rows × these columns, above the per-case table.
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,7 +210,7 @@ class SuiteSpec:
             "metric": self.metric,
             "description": self.description,
             "notes": list(self.notes),
-            "tables": {k: dataclasses.asdict(t) for k, t in self.tables.items()},
+            "tables": {k: _table_snapshot(t) for k, t in self.tables.items()},
             "checks": [
                 {**dataclasses.asdict(c), "pairs": [list(p) for p in c.pairs]} for c in self.checks
             ],
@@ -215,12 +225,24 @@ class SuiteSpec:
 
     def case_summary(self, case: Case) -> dict[str, Any]:
         """A case as records and reports show it: row label, reported number, metric."""
-        return {
+        summary = {
             "id": case.id, "table": case.table, "row": case.row,
             "reported": dataclasses.asdict(case.reported) if case.reported else None,
             "reference_note": case.reference_note,
             "metric": self.metric_for(case),
         }
+        if case.column:  # only where a table has columns: other suites' records are unchanged
+            summary["column"] = case.column
+        return summary
+
+
+def _table_snapshot(t: Table) -> dict[str, Any]:
+    d = dataclasses.asdict(t)
+    if not t.columns:  # records of tables without columns stay as they were
+        del d["columns"]
+    else:
+        d["columns"] = list(t.columns)
+    return d
 
 
 # --------------------------------------------------------------------------- parsing
@@ -430,7 +452,10 @@ def _tables(top: _Reader) -> dict[str, Table]:
         tables[tid] = Table(
             id=tid, title=t.get("title", str, required=True),
             source=t.get("source", str, ""), note=t.get("note", str, ""),
+            columns=tuple(t.get("columns", list, [])),
         )
+        if not all(isinstance(x, str) and x for x in tables[tid].columns):
+            raise t.error("columns", "a list of non-empty column headings")
         t.done()
     tables_r.done()
     return tables
@@ -478,7 +503,15 @@ def _case(
         profiles=case_profiles,
         metric=c.get("metric", str, None),
         schedules=schedules,
+        column=c.get("column", str, ""),
+        data_optional=c.get("data_optional", bool, False),
     )
+    columns = tables[table].columns
+    if columns and case.column not in columns:
+        raise c.error("column", f"{case.column!r}: table {table!r} has columns "
+                                f"{', '.join(map(repr, columns))}; name one")
+    if case.column and not columns:
+        raise c.error("column", f"table {table!r} declares no columns")
     c.done()
     return case
 

@@ -19,6 +19,10 @@ class RegistryError(GensuiteError, KeyError):
 class MissingDataError(GensuiteError, FileNotFoundError):
     """A dataset is absent: what is missing, where it was looked for, how to get it."""
 
+    def __init__(self, message: str, *, dataset: str = "") -> None:
+        super().__init__(message)
+        self.dataset = dataset  # the registered name of what is absent, where known
+
 
 class CaseNotRunnable(GensuiteError):
     """One case cannot run here (pretrained weights, or a dataset only it needs, are absent):

@@ -116,7 +116,8 @@ class DataRoot:
         roots = ", ".join(str(r) for r in self._candidates)
         hint = " ".join(how_to_get.split())  # keep the message on one line
         raise MissingDataError(
-            f"dataset {dataset!r} not found: looked for {wanted} under {roots}; {hint}"
+            f"dataset {dataset!r} not found: looked for {wanted} under {roots}; {hint}",
+            dataset=dataset,
         )
 
     def __repr__(self) -> str:
