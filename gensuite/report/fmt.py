@@ -25,6 +25,14 @@ def value(x: float, unit: str) -> str:
     return _with_unit(_num(x, unit), unit)
 
 
+def reported(x: float, unit: str) -> str:
+    """A reported number as its source gives it: a percentage keeps a second decimal when it
+    has one (Ganin et al.'s 0.5225 is 52.25%, not 52.2%)."""
+    if unit == "%" and not math.isnan(x) and round(x, 1) != round(x, 2):
+        return _with_unit(format(x, ".2f"), unit)
+    return value(x, unit)
+
+
 def ci(half: float, unit: str) -> str:
     """``± 0.3``, or empty when the half-width is unknown."""
     return "" if math.isnan(half) else "± " + _num(half, unit)

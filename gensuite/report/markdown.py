@@ -123,7 +123,7 @@ def header(v: SuiteView) -> list[str]:
 def _reported_cell(rep: dict[str, Any] | None, unit: str, ref: int | None, note: str) -> str:
     if not rep:
         return note
-    parts = [fmt.value(rep["value"], unit)] if rep.get("value") is not None else []
+    parts = [fmt.reported(rep["value"], unit)] if rep.get("value") is not None else []
     bound = bound_text(rep)
     if bound:
         parts.append(f"(target {bound})" if parts else f"target {bound}")
@@ -141,8 +141,38 @@ def _cells(row: Row, v: SuiteView, ref: int | None) -> list[str]:
         n = _n_cell(val, unit)
     delta = "—" if row.verdict.delta is None else fmt.delta(row.verdict.delta, unit)
     # a row that shows another metric than the suite's says which
-    label = row.label if row.metric in ("", v.metric) else f"{row.label} (`{row.metric}`)"
+    label = _row_label(v, row.case_id, row.label)
+    label = label if row.metric in ("", v.metric) else f"{label} (`{row.metric}`)"
     return [label, reported, reproduced, n, delta, row.verdict.text()]
+
+
+def _row_label(v: SuiteView, case_id: str, label: str) -> str:
+    """A row's label, with its column where its table has the original's columns (the same
+    row label then heads several cases)."""
+    column = v.cases.get(case_id, {}).get("column")
+    return f"{label}, {column}" if column else label
+
+
+def matrix_section(v: SuiteView, rows: list[Row], columns: list[str],
+                   refs: dict[str, int]) -> str:
+    """The table in the original's layout: its rows × its columns, each cell the reproduced
+    value, the reported one with its reference, and the verdict."""
+    order: list[str] = []
+    cells: dict[tuple[str, str], str] = {}
+    for r in rows:
+        if r.label not in order:
+            order.append(r.label)
+        val, rep, verdict = r.value, r.reported, r.verdict.text()
+        ref = (f"{fmt.reported(rep['value'], r.unit)} [{refs[rep['source']]}]"
+               if rep and rep.get("value") is not None else "")
+        if val is None:  # the verdict says why ("not run (svhn not in the data root)")
+            text = verdict + (f"; reported {ref}" if ref else "")
+        else:
+            text = f"{fmt.value(val.mean, r.unit)} {fmt.ci(val.ci95, r.unit)}".strip()
+            text += (f" vs {ref}" if ref else "") + f": {verdict}"
+        cells[(r.label, v.cases.get(r.case_id, {}).get("column", ""))] = text
+    body = [[label, *(cells.get((label, c), "—") for c in columns)] for label in order]
+    return table(("", *columns), body)
 
 
 def _n_cell(val, unit: str) -> str:
@@ -192,6 +222,10 @@ def table_section(v: SuiteView, profile: str, table_id: str, level: str) -> list
         _cells(r, v, sources.index(r.reported["source"]) + 1 if r.reported else None)
         for r in rows
     ]
+    if meta.get("columns"):
+        refs = {src: i for i, src in enumerate(sources, 1)}
+        blocks += ["In the original's layout (reproduced vs reported [reference]: verdict):",
+                   matrix_section(v, rows, list(meta["columns"]), refs), "Each case:"]
     blocks.append(table(COLUMNS, body))
     tol = _tolerance_line(v, rows)
     if tol:
@@ -300,7 +334,7 @@ def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -
         rec = recs[0]
         key = (str(rec.get("train_key") or rec["_path"]),
                json.dumps(rec.get("config"), sort_keys=True), int(rec["seed"]))
-        label, metric = rec["case"].get("row", cid), v.metric_of(cid)
+        label, metric = _row_label(v, cid, rec["case"].get("row", cid)), v.metric_of(cid)
         # the same label can head rows of different tables: the metric tells them apart
         shown.setdefault(key, []).append(label if metric == v.metric else f"{label} (`{metric}`)")
         first.setdefault(key, rec)

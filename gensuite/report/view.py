@@ -100,8 +100,13 @@ class SuiteView:
 
     def unit_of(self, case_id: str) -> str:
         metric = self.metric_of(case_id)
-        return next((r["metrics"][metric].get("unit", "")
-                     for (_, cid, _), r in sorted(self.chosen.items()) if cid == case_id), "")
+        chosen = sorted(self.chosen.items())
+        own = (r["metrics"][metric].get("unit", "") for (_, cid, _), r in chosen
+               if cid == case_id)
+        # a case never run here (its data absent) takes the unit its metric has in other rows
+        others = (r["metrics"][metric].get("unit", "") for _, r in chosen
+                  if metric in (r.get("metrics") or {}))
+        return next(own, None) or next(others, "")
 
     def _failures(self) -> list[Failure]:
         out = []
