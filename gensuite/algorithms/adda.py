@@ -22,22 +22,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch import Tensor
+from torch import Tensor, nn
 
-from gensuite.algorithms.da_common import (
-    DomainBatches,
-    PrivateRng,
-    TsnePoints,
-    accuracy_of,
-    limited,
-    predict,
-)
-from gensuite.api import AlgorithmBase, Curves, EvalResult, RunContext
+from gensuite.algorithms.da_common import DomainAdaptationBase, DomainBatches, PrivateRng
+from gensuite.api import RunContext
 from gensuite.data.containers import DomainPairData
 from gensuite.models.domain_adaptation import LeNetEncoder, adda_classifier, adda_discriminator
 from gensuite.registry import register_algorithm
@@ -75,10 +67,11 @@ class AddaConfig:
 
 
 @register_algorithm("adda")
-class Adda(AlgorithmBase):
+class Adda(DomainAdaptationBase):
     """ADDA and its source-only / target-only rows (Tzeng et al. 2017; report D-4)."""
 
     Config = AddaConfig
+    method, adapt_mode = "ADDA", "adda"
     tiny_config: ClassVar[dict[str, Any]] = dict(pretrain_steps=1, batch_size=8, val_images=8,
                                                  tsne_points=8)
 
@@ -109,21 +102,7 @@ class Adda(AlgorithmBase):
                                           betas=betas)
             self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.adapt_lr,
                                           betas=betas)
-        src, tgt = data.source, data.target
-        n_src = limited(len(src.train_images), c.train_limit)
-        n_tgt = limited(len(tgt.train_images), c.train_limit)
-        self.source = self.target = None
-        if c.mode in ("adda", "source-only"):
-            self.source = DomainBatches(src.train_images[:n_src], src.train_labels[:n_src],
-                                        c.batch_size, self.streams.generator("source"),
-                                        self.device)
-        if c.mode == "adda":  # target images without their labels
-            self.target = DomainBatches(tgt.train_images[:n_tgt], None, c.batch_size,
-                                        self.streams.generator("target"), self.device)
-        if c.mode == "target-only":
-            self.target = DomainBatches(tgt.train_images[:n_tgt], tgt.train_labels[:n_tgt],
-                                        c.batch_size, self.streams.generator("target"),
-                                        self.device)
+        self._make_batches()
         self.rng = PrivateRng(self.streams.seed_of("dropout"), self.device)
         self.adapting = False
         self.step = 0
@@ -193,62 +172,18 @@ class Adda(AlgorithmBase):
 
     # ------------------------------------------------------------------ evaluation
 
-    def _target_encoder_in_use(self):
-        return self.target_encoder if self.adapting else self.source_encoder
+    def _encoders(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        target = self.target_encoder if self.adapting else self.source_encoder
+        return self.source_encoder, target, self.classifier
 
-    def _scored(self, n: int) -> dict[str, Any]:
-        out = {}
-        for name, d, enc in (("source", self.data.source, self.source_encoder),
-                             ("target", self.data.target, self._target_encoder_in_use())):
-            k = limited(len(d.test_images), n)
-            pred, feats = predict(enc, self.classifier, d.test_images[:k], self.device)
-            out[name] = (pred, feats, d.test_labels[:k])
-        return out
-
-    def validate(self) -> dict[str, float]:
-        if not self.config.val_images:
-            return {}
-        s = self._scored(self.config.val_images)
-        return {f"val_{d}_acc": accuracy_of(p, y).mean for d, (p, _, y) in s.items()}
-
-    @torch.no_grad()
-    def _domain_accuracy(self, fs: Tensor, ft: Tensor) -> float:
-        k = min(len(fs), len(ft))
-        self.discriminator.eval()
-        logits = self.discriminator(torch.cat([fs[:k], ft[:k]]).to(self.device)).squeeze(1).cpu()
-        self.discriminator.train()
-        truth = torch.cat([torch.ones(k), torch.zeros(k)])
-        return float(((logits > 0).float() == truth).float().mean() * 100)
-
-    def test(self, curves: Curves) -> EvalResult:
-        c = self.config
-        s = self._scored(c.test_limit)
-        (ps, fs, ys), (pt, ft, yt) = s["source"], s["target"]
-        metrics = {"accuracy": accuracy_of(pt, yt), "source_accuracy": accuracy_of(ps, ys)}
-        details: dict[str, Any] = {
-            "mode": c.mode, "target_test_images": len(yt), "source_test_images": len(ys),
-            "model_selection": "last step (fixed schedule; no target labels used to choose)",
-            "target_encoder": "adapted" if self.adapting else "the source encoder",
-        }
-        if self.adapting:
-            details["domain_accuracy_test"] = self._domain_accuracy(fs, ft)
-            details["adversarial_steps"] = self.step - c.pretrain_steps
-        k = c.tsne_points
-        self._tsne = TsnePoints.of((fs[:k], ys[:k]), (ft[:k], yt[:k])) if k else None
-        return EvalResult(metrics=metrics, details=details)
-
-    def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
-        from gensuite.algorithms.da_figures import training_curves, tsne_figures
-
-        d = self.data
-        title = {"adda": "after adaptation (ADDA)", "source-only": "trained on source only",
-                 "target-only": "trained on target"}[self.config.mode]
-        paths = training_curves(curves, Path(outdir) / "training.png",
-                                f"ADDA ({self.config.mode}): {d.source.display_name} → "
-                                f"{d.target.display_name}")
-        if getattr(self, "_tsne", None) is not None:
-            paths += tsne_figures(self._tsne, Path(outdir), d, title, seed=self.ctx.seed)
-        return paths
+    def _test_extras(self, fs: Tensor, ft: Tensor) -> dict[str, Any]:
+        extras: dict[str, Any] = {
+            "target_encoder": "adapted" if self.adapting else "the source encoder"}
+        if self.adapting:  # the discriminator calls source 1
+            extras["domain_accuracy_test"] = self._domain_accuracy(self.discriminator, fs, ft,
+                                                                   1.0)
+            extras["adversarial_steps"] = self.step - self.config.pretrain_steps
+        return extras
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -262,11 +197,7 @@ class Adda(AlgorithmBase):
             state.update(target_encoder=self.target_encoder.state_dict(),
                          discriminator=self.discriminator.state_dict(),
                          opt_t=self.opt_t.state_dict(), opt_d=self.opt_d.state_dict())
-        for name in ("source", "target"):
-            batches = getattr(self, name)
-            if batches is not None:
-                state[name] = batches.state_dict()
-        return copy.deepcopy(state)
+        return copy.deepcopy({**state, **self._batches_state()})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.source_encoder.load_state_dict(state["source_encoder"])
@@ -277,10 +208,7 @@ class Adda(AlgorithmBase):
             self.discriminator.load_state_dict(state["discriminator"])
             self.opt_t.load_state_dict(state["opt_t"])
             self.opt_d.load_state_dict(state["opt_d"])
-        for name in ("source", "target"):
-            batches = getattr(self, name)
-            if batches is not None:
-                batches.load_state_dict(state[name])
+        self._load_batches_state(state)
         self.rng.load_state_dict(state["rng"])
         self.adapting = bool(state["adapting"])
         if self.adapting:

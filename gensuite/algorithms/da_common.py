@@ -1,5 +1,6 @@
 """What the domain-adaptation plug-ins (DANN, ADDA) share: mini-batches per domain, the
-classifier evaluation on the target's test split, and the features drawn by t-SNE.
+classifier evaluation on the target's test split, the monitor, the figures and the features
+drawn by t-SNE (``DomainAdaptationBase``).
 
 Target *training* labels are read only by the "target-only" rows (the upper bound, trained on
 them); adaptation and source-only training draw target images without their labels, and the
@@ -14,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from gensuite.api import Estimate
+from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult
 from gensuite.metrics.accuracy import accuracy_estimate
+from gensuite.seeds import SeedStreams
 
 
 def scale(images: Tensor) -> Tensor:
@@ -136,3 +139,112 @@ class TsnePoints:
         (fs, ys), (ft, yt) = source, target
         return cls(features=torch.cat([fs, ft]), labels=torch.cat([ys, yt]),
                    domains=torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).long())
+
+
+class DomainAdaptationBase(AlgorithmBase):
+    """The parts DANN and ADDA share. A subclass sets ``method`` ("DANN") and ``adapt_mode``
+    (its config's adaptation mode, "dann"), builds its networks and calls ``_make_batches``;
+    ``_encoders()`` names the networks that classify each domain, and ``_test_extras`` adds its
+    own details (the domain classifier's test accuracy...)."""
+
+    method: ClassVar[str]
+    adapt_mode: ClassVar[str]
+    config: Any
+    data: Any
+    streams: SeedStreams
+    device: torch.device
+    source: DomainBatches | None
+    target: DomainBatches | None
+
+    def _make_batches(self) -> None:
+        """Source batches with labels (adaptation, source only); target batches without labels
+        (adaptation) or with them (the target-only row, the one that reads them)."""
+        c, src, tgt = self.config, self.data.source, self.data.target
+        n_src = limited(len(src.train_images), c.train_limit)
+        n_tgt = limited(len(tgt.train_images), c.train_limit)
+        self.source = self.target = None
+        if c.mode in (self.adapt_mode, "source-only"):
+            self.source = DomainBatches(src.train_images[:n_src], src.train_labels[:n_src],
+                                        c.batch_size, self.streams.generator("source"),
+                                        self.device)
+        if c.mode == self.adapt_mode:  # target images without their labels
+            self.target = DomainBatches(tgt.train_images[:n_tgt], None, c.batch_size,
+                                        self.streams.generator("target"), self.device)
+        if c.mode == "target-only":  # the upper bound: trained on the target's labels
+            self.target = DomainBatches(tgt.train_images[:n_tgt], tgt.train_labels[:n_tgt],
+                                        c.batch_size, self.streams.generator("target"),
+                                        self.device)
+
+    def _encoders(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """(encoder of source images, encoder of target images, classifier head)."""
+        raise NotImplementedError
+
+    def _scored(self, n: int) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
+        """(predictions, features, labels) of the first ``n`` test images of each domain."""
+        src_enc, tgt_enc, head = self._encoders()
+        out = {}
+        for name, d, enc in (("source", self.data.source, src_enc),
+                             ("target", self.data.target, tgt_enc)):
+            k = limited(len(d.test_images), n)
+            pred, feats = predict(enc, head, d.test_images[:k], self.device)
+            out[name] = (pred, feats, d.test_labels[:k])
+        return out
+
+    def validate(self) -> dict[str, float]:
+        if not self.config.val_images:
+            return {}
+        s = self._scored(self.config.val_images)
+        # a monitor only: no row chooses its model by it (see the module docstring)
+        return {f"val_{d}_acc": accuracy_of(p, y).mean for d, (p, _, y) in s.items()}
+
+    @torch.no_grad()
+    def _domain_accuracy(self, classifier: nn.Module, fs: Tensor, ft: Tensor,
+                         source_is: float) -> float:
+        """A domain classifier's accuracy (%) on source vs target test features, as many of
+        each; its logit > 0 means the domain labelled 1 (``source_is``: source's label)."""
+        k = min(len(fs), len(ft))
+        classifier.eval()
+        logits = classifier(torch.cat([fs[:k], ft[:k]]).to(self.device)).squeeze(1).cpu()
+        classifier.train()
+        truth = torch.cat([torch.full((k,), source_is), torch.full((k,), 1.0 - source_is)])
+        return float(((logits > 0).float() == truth).float().mean() * 100)
+
+    def _test_extras(self, fs: Tensor, ft: Tensor) -> dict[str, Any]:
+        return {}
+
+    def test(self, curves: Curves) -> EvalResult:
+        c = self.config
+        s = self._scored(c.test_limit)
+        (ps, fs, ys), (pt, ft, yt) = s["source"], s["target"]
+        metrics = {"accuracy": accuracy_of(pt, yt), "source_accuracy": accuracy_of(ps, ys)}
+        details: dict[str, Any] = {
+            "mode": c.mode, "target_test_images": len(yt), "source_test_images": len(ys),
+            "model_selection": "last step (fixed schedule; no target labels used to choose)",
+            **self._test_extras(fs, ft),
+        }
+        k = c.tsne_points
+        self._tsne = TsnePoints.of((fs[:k], ys[:k]), (ft[:k], yt[:k])) if k else None
+        return EvalResult(metrics=metrics, details=details)
+
+    def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
+        from gensuite.algorithms.da_figures import training_curves, tsne_figures
+
+        d, mode = self.data, self.config.mode
+        title = {self.adapt_mode: f"after adaptation ({self.method})",
+                 "source-only": "trained on source only", "target-only": "trained on target"}[mode]
+        paths = training_curves(curves, Path(outdir) / "training.png",
+                                f"{self.method} ({mode}): {d.source.display_name} → "
+                                f"{d.target.display_name}")
+        if getattr(self, "_tsne", None) is not None:
+            paths += tsne_figures(self._tsne, Path(outdir), d, title, seed=self.ctx.seed)
+        return paths
+
+    def _batches_state(self) -> dict[str, Any]:
+        return {name: b.state_dict() for name in ("source", "target")
+                if (b := getattr(self, name)) is not None}
+
+    def _load_batches_state(self, state: dict[str, Any]) -> None:
+        for name in ("source", "target"):
+            batches = getattr(self, name)
+            if batches is not None:
+                batches.load_state_dict(state[name])

@@ -26,15 +26,14 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from gensuite.algorithms.da_common import DomainBatches, TsnePoints, accuracy_of, limited, predict
-from gensuite.api import AlgorithmBase, Curves, EvalResult, RunContext
+from gensuite.algorithms.da_common import DomainAdaptationBase
+from gensuite.api import RunContext
 from gensuite.data.containers import DomainPairData
 from gensuite.models.domain_adaptation import (
     DannFeatures,
@@ -86,10 +85,11 @@ class DannConfig:
 
 
 @register_algorithm("dann")
-class Dann(AlgorithmBase):
+class Dann(DomainAdaptationBase):
     """DANN and its source-only / target-only bounds (Ganin et al. 2016; report D-3)."""
 
     Config = DannConfig
+    method, adapt_mode = "DANN", "dann"
     tiny_config: ClassVar[dict[str, Any]] = dict(batch_size=8, val_images=8, tsne_points=8)
 
     def __init__(self, config: DannConfig, data: DomainPairData, ctx: RunContext) -> None:
@@ -110,21 +110,7 @@ class Dann(AlgorithmBase):
                                        weight_decay=c.weight_decay)
         else:
             self.opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-        src, tgt = data.source, data.target
-        n_src = limited(len(src.train_images), c.train_limit)
-        n_tgt = limited(len(tgt.train_images), c.train_limit)
-        self.source = self.target = None
-        if c.mode in ("dann", "source-only"):
-            self.source = DomainBatches(src.train_images[:n_src], src.train_labels[:n_src],
-                                        c.batch_size, self.streams.generator("source"),
-                                        self.device)
-        if c.mode == "dann":  # target images without their labels
-            self.target = DomainBatches(tgt.train_images[:n_tgt], None, c.batch_size,
-                                        self.streams.generator("target"), self.device)
-        if c.mode == "target-only":  # the upper bound: trained on the target's labels
-            self.target = DomainBatches(tgt.train_images[:n_tgt], tgt.train_labels[:n_tgt],
-                                        c.batch_size, self.streams.generator("target"),
-                                        self.device)
+        self._make_batches()
         self.total = max(1, ctx.schedule.steps)
         self.step = 0
 
@@ -188,65 +174,18 @@ class Dann(AlgorithmBase):
 
     # ------------------------------------------------------------------ evaluation
 
-    def _scored(self, n: int) -> dict[str, Any]:
-        """Predictions and features of the first ``n`` test images of each domain."""
-        src, tgt = self.data.source, self.data.target
-        out = {}
-        for name, d in (("source", src), ("target", tgt)):
-            k = limited(len(d.test_images), n)
-            pred, feats = predict(self.features, self.label_head, d.test_images[:k], self.device)
-            out[name] = (pred, feats, d.test_labels[:k])
-        return out
+    def _encoders(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        return self.features, self.features, self.label_head
 
-    def validate(self) -> dict[str, float]:
-        if not self.config.val_images:
-            return {}
-        s = self._scored(self.config.val_images)
-        # a monitor only: no row chooses its model by it (see da_common)
-        return {f"val_{d}_acc": accuracy_of(p, y).mean for d, (p, _, y) in s.items()}
-
-    @torch.no_grad()
-    def _domain_accuracy(self, fs: Tensor, ft: Tensor) -> float:
-        """The domain classifier's accuracy (%) on source vs target test features, the same
-        number of each."""
-        k = min(len(fs), len(ft))
-        self.domain_head.eval()
-        logits = torch.cat([self.domain_head(fs[:k].to(self.device)),
-                            self.domain_head(ft[:k].to(self.device))]).squeeze(1).cpu()
-        self.domain_head.train()
-        truth = torch.cat([torch.zeros(k), torch.ones(k)])
-        return float(((logits > 0).float() == truth).float().mean() * 100)
-
-    def test(self, curves: Curves) -> EvalResult:
-        c = self.config
-        s = self._scored(c.test_limit)
-        (ps, fs, ys), (pt, ft, yt) = s["source"], s["target"]
-        metrics = {"accuracy": accuracy_of(pt, yt), "source_accuracy": accuracy_of(ps, ys)}
-        details: dict[str, Any] = {
-            "mode": c.mode, "target_test_images": len(yt), "source_test_images": len(ys),
-            "model_selection": "last step (fixed schedule; no target labels used to choose)",
+    def _test_extras(self, fs: Tensor, ft: Tensor) -> dict[str, Any]:
+        extras: dict[str, Any] = {
             "feature_width": self.features.width,
             "parameters": sum(p.numel() for p in all_parameters(
                 self.features, self.label_head, self.domain_head)),
         }
-        if self.domain_head is not None:
-            details["domain_accuracy_test"] = self._domain_accuracy(fs, ft)
-        k = c.tsne_points
-        self._tsne = (TsnePoints.of((fs[:k], ys[:k]), (ft[:k], yt[:k])) if k else None)
-        return EvalResult(metrics=metrics, details=details)
-
-    def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
-        from gensuite.algorithms.da_figures import training_curves, tsne_figures
-
-        d = self.data
-        title = {"dann": "after adaptation (DANN)", "source-only": "trained on source only",
-                 "target-only": "trained on target"}[self.config.mode]
-        paths = training_curves(curves, Path(outdir) / "training.png",
-                                f"DANN ({self.config.mode}): {d.source.display_name} → "
-                                f"{d.target.display_name}")
-        if getattr(self, "_tsne", None) is not None:
-            paths += tsne_figures(self._tsne, Path(outdir), d, title, seed=self.ctx.seed)
-        return paths
+        if self.domain_head is not None:  # source is domain 0
+            extras["domain_accuracy_test"] = self._domain_accuracy(self.domain_head, fs, ft, 0.0)
+        return extras
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -255,11 +194,7 @@ class Dann(AlgorithmBase):
                  "opt": self.opt.state_dict(), "step": self.step}  # no dropout: no global RNG
         if self.domain_head is not None:
             state["domain_head"] = self.domain_head.state_dict()
-        for name in ("source", "target"):
-            batches = getattr(self, name)
-            if batches is not None:
-                state[name] = batches.state_dict()
-        return copy.deepcopy(state)
+        return copy.deepcopy({**state, **self._batches_state()})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.features.load_state_dict(state["features"])
@@ -267,10 +202,7 @@ class Dann(AlgorithmBase):
         if self.domain_head is not None:
             self.domain_head.load_state_dict(state["domain_head"])
         self.opt.load_state_dict(state["opt"])
-        for name in ("source", "target"):
-            batches = getattr(self, name)
-            if batches is not None:
-                batches.load_state_dict(state[name])
+        self._load_batches_state(state)
         self.step = int(state["step"])
 
 
