@@ -256,9 +256,9 @@ def claim_section(v: SuiteView, profile: str, check: dict[str, Any], level: str)
             p = ("—" if pr.p_adjusted is None
                  else "< 1e-300" if pr.p_adjusted == 0.0  # below double precision
                  else f"{pr.p_adjusted:.3g}")
-        body.append([pr.left_row.label if pr.left_row else pr.left,
-                     pr.right_row.label if pr.right_row else pr.right, *vals, diff, test, p,
-                     pr.verdict or "not run"])
+        body.append([_row_label(v, pr.left, pr.left_row.label) if pr.left_row else pr.left,
+                     _row_label(v, pr.right, pr.right_row.label) if pr.right_row else pr.right,
+                     *vals, diff, test, p, pr.verdict or "not run"])
     suffix = SHORTENED if profile != "paper" and overall != "incomplete" else ""
     direction = "below" if check.get("kind") == "less" else "above"
     return [
