@@ -47,3 +47,28 @@ def test_cutout_zeroes_one_clipped_square_per_image():
     assert torch.equal(out[:, 0] == 0, out[:, 2] == 0)  # the same square in every channel
     again = cutout(x, torch.Generator().manual_seed(2), 16)
     assert torch.equal(out, again)
+
+
+def test_a_search_step_moves_both_alpha_and_the_weights_and_records_genotypes():
+    from gensuite.algorithms.darts_search import DartsSearch, DartsSearchConfig
+    from gensuite.api import Curves, RunContext, Schedule
+    from gensuite.data.containers import ImageClassData
+
+    data = ImageClassData.synthetic(0, n_train=32, n_test=4, shape=(3, 32, 32), classes=10)
+    results = {}
+    for unrolled in (False, True):
+        algo = DartsSearch(DartsSearchConfig(init_channels=4, layers=3, batch_size=4,
+                                             unrolled=unrolled, val_images=8), data,
+                           RunContext(seed=0, schedule=Schedule(steps=3)))
+        alphas = [a.detach().clone() for a in algo.net.arch_parameters()]
+        weights = [p.detach().clone() for p in algo.net.weights()]
+        algo.validate()
+        algo.train_step(0)
+        algo.validate()
+        assert all(not torch.equal(a, b) for a, b in zip(algo.net.arch_parameters(), alphas))
+        assert any(not torch.equal(p, q) for p, q in zip(algo.net.weights(), weights))
+        result = algo.test(Curves())
+        assert [h["step"] for h in result.details["genotype_history"]] == [0, 1]
+        assert len(result.details["genotype"]["normal"]) == 8
+        results[unrolled] = algo.net.alphas_normal.detach().clone()
+    assert not torch.equal(results[False], results[True])  # the unrolled gradient differs

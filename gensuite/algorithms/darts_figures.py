@@ -1,0 +1,77 @@
+"""Figures of the DARTS search: softmax(α) of every edge over the search (one panel per edge,
+one line per operation) and the derived normal and reduction cells drawn as graphs (matplotlib:
+inputs c_{k-2}, c_{k-1}, the 4 nodes and the output, each edge labelled with its operation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gensuite.algorithms.gan_figures import _figure
+from gensuite.models.darts.genotypes import PRIMITIVES, STEPS
+
+
+def alpha_curves(history: list[dict[str, Any]], kind: str, path: Path) -> Path:
+    """softmax(α_kind) per edge against the search step, an edge a panel (14 edges: 2 × 7)."""
+    steps = [h["step"] for h in history]
+    edges = len(history[0]["alphas"][kind])
+    cols = 7
+    rows = (edges + cols - 1) // cols
+    fig, axes = _figure(2.3 * cols, 2.0 * rows + 0.8, rows=rows, cols=cols)
+    labels = []
+    for i in range(STEPS):
+        labels += [f"node {i} ← {'c(k−2)' if j == 0 else 'c(k−1)' if j == 1 else j - 2}"
+                   for j in range(2 + i)]
+    for e in range(rows * cols):
+        ax = axes[e // cols, e % cols]
+        if e >= edges:
+            ax.axis("off")
+            continue
+        for k, op in enumerate(PRIMITIVES):
+            ax.plot(steps, [h["alphas"][kind][e][k] for h in history], color=f"C{k}",
+                    label=op, linewidth=1.2)
+        ax.set_title(labels[e] if e < len(labels) else f"edge {e}", fontsize=8)
+        ax.tick_params(labelsize=6)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(PRIMITIVES), fontsize=7)
+    fig.suptitle(f"softmax(α_{kind}) per edge over the search (x: step)")
+    fig.savefig(path)
+    return path
+
+
+def cell_drawings(genotype: dict[str, Any], path: Path) -> Path:
+    """The normal and the reduction cell side by side as labelled graphs."""
+    fig, axes = _figure(12, 4.6, cols=2)
+    for ax, kind in zip(axes[0], ("normal", "reduce")):
+        edges = genotype[kind]
+        concat = genotype[f"{kind}_concat"]
+        steps = len(edges) // 2
+        pos = {0: (0.0, 0.75), 1: (0.0, 0.25)}
+        for i in range(steps):
+            pos[i + 2] = (1.0 + i, 0.9 - 0.8 * i / max(1, steps - 1))
+        pos["out"] = (steps + 1.0, 0.5)
+        names = {0: "c(k−2)", 1: "c(k−1)", "out": "c(k)"}
+        for node, (x, y) in pos.items():
+            label = names[node] if node in names else str(node - 2)
+            ax.text(x, y, label, ha="center", va="center", fontsize=9,
+                    bbox={"boxstyle": "round", "fc": "lightblue" if node in (0, 1, "out")
+                          else "lightyellow"})
+        for idx, (op, j) in enumerate(edges):
+            dst = idx // 2 + 2
+            (x0, y0), (x1, y1) = pos[j], pos[dst]
+            ax.annotate("", xy=(x1 - 0.12, y1), xytext=(x0 + 0.12, y0),
+                        arrowprops={"arrowstyle": "->", "color": "tab:gray"})
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.03, op, fontsize=7, ha="center",
+                    color="tab:red")
+        for node in concat:
+            (x0, y0), (x1, y1) = pos[node], pos["out"]
+            ax.annotate("", xy=(x1 - 0.15, y1), xytext=(x0 + 0.12, y0),
+                        arrowprops={"arrowstyle": "->", "color": "tab:blue", "alpha": 0.4})
+        ax.set_xlim(-0.5, steps + 1.5)
+        ax.set_ylim(0.0, 1.0)
+        ax.axis("off")
+        ax.set_title(f"{kind} cell")
+    fig.suptitle("derived cells (top-2 incoming edges per node, 'none' excluded)")
+    fig.savefig(path)
+    return path
