@@ -204,6 +204,12 @@ class DatasetInfo:
     digest: str = ""
 
 
+def eval_field(default: Any) -> Any:
+    """A Config field that only changes evaluation (``test_limit``, ``tsne_points``...): cases
+    differing only in such fields share one trained model (see ``eval_only_fields``)."""
+    return field(default=default, metadata={"eval": True})
+
+
 def eval_only_fields(config_cls: type) -> frozenset[str]:
     """Names of a Config's fields that only affect evaluation (metadata ``{"eval": True}``)."""
     return frozenset(f.name for f in dataclasses.fields(config_cls) if f.metadata.get("eval"))

@@ -21,7 +21,7 @@ Model selection: the last step's model (gensuite.algorithms.da_common).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -29,7 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from gensuite.algorithms.da_common import DomainAdaptationBase, DomainBatches, PrivateRng
-from gensuite.api import RunContext
+from gensuite.api import RunContext, eval_field
 from gensuite.data.containers import DomainPairData
 from gensuite.models.domain_adaptation import LeNetEncoder, adda_classifier, adda_discriminator
 from gensuite.registry import register_algorithm
@@ -37,9 +37,6 @@ from gensuite.seeds import SeedStreams
 
 MODES = ("source-only", "adda", "target-only")
 
-
-def _eval(default: Any) -> Any:
-    return field(default=default, metadata={"eval": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,8 +53,8 @@ class AddaConfig:
     adapt_beta1: float = 0.5
     train_limit: int = 0  # the first N training images of each domain (smoke runs); 0: all
     val_images: int = 1000  # test images of each domain scored at each evaluation (a monitor)
-    test_limit: int = _eval(0)
-    tsne_points: int = _eval(2000)
+    test_limit: int = eval_field(0)
+    tsne_points: int = eval_field(2000)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult
+from gensuite.data.batches import ShuffledBatches
 from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.seeds import SeedStreams
 
@@ -35,37 +36,18 @@ def limited(n: int, limit: int) -> int:
     return n if not limit else min(limit, n)
 
 
-class DomainBatches:
-    """Endless shuffled mini-batches of one domain's training images (and labels, when the run
-    may read them), epoch after epoch, from the run's own generator (resumable)."""
+class DomainBatches(ShuffledBatches):
+    """One domain's training images (and labels, when the run may read them), kept on the
+    device and scaled to −1..1 as they are drawn."""
 
     def __init__(self, images: Tensor, labels: Tensor | None, batch: int,
                  generator: torch.Generator, device: torch.device) -> None:
-        if len(images) < batch:
-            raise ValueError(f"batch_size {batch} exceeds the {len(images)} training images")
-        self.images = images.to(device)
-        self.labels = None if labels is None else labels.to(device)
-        self.batch, self.gen = batch, generator
-        self.perm, self.pos = torch.randperm(len(images), generator=generator), 0
+        super().__init__(images.to(device), None if labels is None else labels.to(device),
+                         batch, generator)
 
     def next(self) -> tuple[Tensor, Tensor | None]:
-        if self.pos + self.batch > len(self.perm):  # drop the ragged tail, reshuffle
-            self.perm, self.pos = torch.randperm(len(self.perm), generator=self.gen), 0
-        idx = self.perm[self.pos: self.pos + self.batch].to(self.images.device)
-        self.pos += self.batch
-        x = scale(self.images[idx])
-        return x, (None if self.labels is None else self.labels[idx])
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.perm) // self.batch
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.gen.set_state(state["gen"])
-        self.perm, self.pos = state["perm"].clone(), int(state["pos"])
+        x, y = super().next()
+        return scale(x), y
 
 
 class PrivateRng:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -33,7 +33,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from gensuite.algorithms.da_common import DomainAdaptationBase
-from gensuite.api import RunContext
+from gensuite.api import RunContext, eval_field
 from gensuite.data.containers import DomainPairData
 from gensuite.models.domain_adaptation import (
     DannFeatures,
@@ -47,9 +47,6 @@ from gensuite.seeds import SeedStreams
 MODES = ("source-only", "dann", "target-only")
 OPTIMIZERS = ("sgd", "adam")
 
-
-def _eval(default: Any) -> Any:
-    return field(default=default, metadata={"eval": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,8 +68,8 @@ class DannConfig:
     weight_decay: float = 0.0
     train_limit: int = 0  # the first N training images of each domain (smoke runs); 0: all
     val_images: int = 1000  # test images of each domain scored at each evaluation (a monitor)
-    test_limit: int = _eval(0)  # target (and source) test images scored at the end; 0: all
-    tsne_points: int = _eval(2000)  # test images per domain in the t-SNE figure; 0: none
+    test_limit: int = eval_field(0)  # target (and source) test images scored at the end; 0: all
+    tsne_points: int = eval_field(2000)  # test images per domain in the t-SNE figure; 0: none
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -2,7 +2,8 @@
 random crop of 32 px from the image padded by 4 px of zeros, a random horizontal flip, the
 CIFAR-10 normalisation, and for the evaluation networks cutout (DeVries & Taylor 2017: one
 square of side 16 zeroed, its centre anywhere in the image, after normalisation). Each image has
-its own draws, all from the ``torch.Generator`` given.
+its own draws, all from the ``torch.Generator`` given. Batches come from
+gensuite.data.batches.ShuffledBatches.
 """
 
 from __future__ import annotations
@@ -49,31 +50,3 @@ def cutout(x: Tensor, gen: torch.Generator, length: int = 16) -> Tensor:
     in_x = (xs >= (cx[:, None] - length // 2)) & (xs < (cx[:, None] + length // 2))
     mask = (in_y[:, :, None] & in_x[:, None, :]).unsqueeze(1)
     return x.masked_fill(mask, 0.0)
-
-
-class Batches:
-    """Endless shuffled batches of uint8 images and labels (epoch after epoch), resumable."""
-
-    def __init__(self, images: Tensor, labels: Tensor, batch: int, gen: torch.Generator) -> None:
-        if len(images) < batch:
-            raise ValueError(f"batch_size {batch} exceeds the {len(images)} images")
-        self.images, self.labels, self.batch, self.gen = images, labels, batch, gen
-        self.perm, self.pos = torch.randperm(len(images), generator=gen), 0
-
-    def next(self) -> tuple[Tensor, Tensor]:
-        if self.pos + self.batch > len(self.perm):
-            self.perm, self.pos = torch.randperm(len(self.perm), generator=self.gen), 0
-        idx = self.perm[self.pos: self.pos + self.batch]
-        self.pos += self.batch
-        return self.images[idx], self.labels[idx]
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.perm) // self.batch
-
-    def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
-        self.perm, self.pos = state["perm"].clone(), int(state["pos"])

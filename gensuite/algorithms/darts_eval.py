@@ -19,24 +19,21 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from gensuite.algorithms.darts_data import Batches, cutout, normalize, random_crop_flip
-from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext
+from gensuite.algorithms.darts_data import cutout, normalize, random_crop_flip
+from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext, eval_field
+from gensuite.data.batches import ShuffledBatches
 from gensuite.data.containers import ImageClassData
 from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.models.darts.eval_cnn import EvalNetwork, count_parameters
 from gensuite.models.darts.genotypes import PRIMITIVES, PUBLISHED, Genotype, to_dict
 from gensuite.registry import register_algorithm
 from gensuite.seeds import SeedStreams
-
-
-def _eval(default: Any) -> Any:
-    return field(default=default, metadata={"eval": True})
 
 
 def as_cifar(images: torch.Tensor) -> torch.Tensor:
@@ -90,7 +87,7 @@ class DartsEvalConfig:
     grad_clip: float = 5.0
     train_limit: int = 0  # the first N training images (a class-balanced prefix); 0: all
     val_images: int = 1000  # test images scored at each evaluation (a monitor)
-    test_limit: int = _eval(0)
+    test_limit: int = eval_field(0)
 
     def __post_init__(self) -> None:
         parse_genotype(self.genotype)
@@ -123,7 +120,7 @@ class DartsEval(AlgorithmBase):
         n = len(data.train_images) if not c.train_limit else min(c.train_limit,
                                                                   len(data.train_images))
         self.test_images = as_cifar(data.test_images)
-        self.batches = Batches(as_cifar(data.train_images[:n]), data.train_labels[:n],
+        self.batches = ShuffledBatches(as_cifar(data.train_images[:n]), data.train_labels[:n],
                                c.batch_size, self.streams.generator("batches"))
         self.aug_gen = self.streams.generator("augment")
         self.drop_gen = self.streams.generator("drop_path")

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from gensuite.algorithms.darts_data import Batches, normalize, random_crop_flip
+from gensuite.algorithms.darts_data import normalize, random_crop_flip
 from gensuite.algorithms.darts_eval import as_cifar
-from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext
+from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext, eval_field
+from gensuite.data.batches import ShuffledBatches
 from gensuite.data.containers import ImageClassData
 from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.models.darts.architect import Architect
@@ -35,10 +36,6 @@ from gensuite.models.darts.genotypes import to_dict
 from gensuite.models.darts.search_cnn import SearchNetwork
 from gensuite.registry import register_algorithm
 from gensuite.seeds import SeedStreams
-
-
-def _eval(default: Any) -> Any:
-    return field(default=default, metadata={"eval": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +59,7 @@ class DartsSearchConfig:
     train_portion: float = 0.5  # the training set's share that trains w; the rest trains α
     train_limit: int = 0  # the first N training images (a class-balanced prefix); 0: all
     val_images: int = 1000  # validation-half images scored at each evaluation
-    test_limit: int = _eval(0)  # validation-half images scored at the end; 0: all
+    test_limit: int = eval_field(0)  # validation-half images scored at the end; 0: all
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_portion < 1.0:
@@ -98,9 +95,9 @@ class DartsSearch(AlgorithmBase):
         images = as_cifar(data.train_images[:n])
         self.val_images = images[split:]
         self.val_labels = data.train_labels[split:n]
-        self.train = Batches(images[:split], data.train_labels[:split], c.batch_size,
+        self.train = ShuffledBatches(images[:split], data.train_labels[:split], c.batch_size,
                              self.streams.generator("train_batches"))
-        self.val = Batches(self.val_images, self.val_labels, c.batch_size,
+        self.val = ShuffledBatches(self.val_images, self.val_labels, c.batch_size,
                            self.streams.generator("val_batches"))
         self.aug_gen = self.streams.generator("augment")
         self.total = max(1, ctx.schedule.steps)
@@ -112,7 +109,7 @@ class DartsSearch(AlgorithmBase):
         t = min(step, self.total) / self.total
         return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1 + math.cos(math.pi * t))
 
-    def _augmented(self, batches: Batches) -> tuple[torch.Tensor, torch.Tensor]:
+    def _augmented(self, batches: ShuffledBatches) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batches.next()
         return (normalize(random_crop_flip(images, self.aug_gen).to(self.device)),
                 labels.to(self.device))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from gensuite.api import eval_field
 from gensuite.data.containers import ImageClassData
 from gensuite.models.gan import losses
 from gensuite.models.gan.nets import BACKBONES, INITS, NORMS
@@ -30,9 +31,6 @@ SEED_STREAMS = {
     "data": Stream(offset=505),  # mini-batch order
 }
 
-
-def _eval(default):
-    return field(default=default, metadata={"eval": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,14 +86,14 @@ class GANConfig:
     classifier_epochs: int = 0  # 0: the metrics library's default for the dataset
     classifier_train_limit: int = 0  # smoke runs: train the classifier on N images only
     # --- final evaluation (test(), figures): eval-only, cases differing here share a model
-    target_class: int = _eval(0)  # the class a conditional model is asked for (A-Q1c: 4)
-    contrast_class: int = _eval(1)  # the other side of the "condition flipped" pairs (D-2)
-    test_samples: int = _eval(10000)  # images for the final FID / IS / KID
-    class_samples: int = _eval(1000)  # images of the target class for its accuracy
-    hist_samples: int = _eval(10000)  # images for the class histogram (report C-2)
-    kid_subsets: int = _eval(100)
-    bootstrap: int = _eval(100)  # resamples of the generated features for FID/KID intervals
-    perturb_eps: float = _eval(2.0)  # per-dimension latent perturbation (report E-2)
+    target_class: int = eval_field(0)  # the class a conditional model is asked for (A-Q1c: 4)
+    contrast_class: int = eval_field(1)  # the other side of the "condition flipped" pairs (D-2)
+    test_samples: int = eval_field(10000)  # images for the final FID / IS / KID
+    class_samples: int = eval_field(1000)  # images of the target class for its accuracy
+    hist_samples: int = eval_field(10000)  # images for the class histogram (report C-2)
+    kid_subsets: int = eval_field(100)
+    bootstrap: int = eval_field(100)  # resamples of the generated features for FID/KID intervals
+    perturb_eps: float = eval_field(2.0)  # per-dimension latent perturbation (report E-2)
     # A reported class histogram drawn beside ours, with its citation (report C-2's, in the
     # MNIST suites): {counts = [...], source = "..."}; empty: none.
     reference_histogram: dict[str, Any] = field(default_factory=dict, metadata={"eval": True})

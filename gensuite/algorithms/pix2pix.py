@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext
+from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext, eval_field
 from gensuite.data.containers import PairedImageData
 from gensuite.errors import CaseNotRunnable, MissingDataError
 from gensuite.metrics.accuracy import mean_ci
@@ -55,9 +55,6 @@ PRETRAINED_HOW = ("run the authors' scripts/download_pix2pix_model.sh sat2map on
                   "<root>/pix2pix-maps/pretrained/sat2map_pretrained/")
 
 
-def _eval(default: Any) -> Any:
-    return field(default=default, metadata={"eval": True})
-
 
 @dataclass(frozen=True, kw_only=True)
 class Pix2PixConfig:
@@ -82,10 +79,10 @@ class Pix2PixConfig:
     train_limit: int = 0  # the first N training pairs only (smoke runs); 0: all
     val_images: int = 50  # val pairs scored at each evaluation (the SSIM curve)
     pretrained: str = ""  # "sat2map": the authors' generator from the data root, no training
-    test_limit: int = _eval(0)  # val pairs scored at the end; 0: all
-    triplets: int = _eval(10)  # fixed val pairs drawn as input | real | generated (A-Q3a)
-    fid: bool = _eval(True)  # FID of generated vs real targets (Inception, when available)
-    bootstrap: int = _eval(100)  # resamples for FID's interval
+    test_limit: int = eval_field(0)  # val pairs scored at the end; 0: all
+    triplets: int = eval_field(10)  # fixed val pairs drawn as input | real | generated (A-Q3a)
+    fid: bool = eval_field(True)  # FID of generated vs real targets (Inception, when available)
+    bootstrap: int = eval_field(100)  # resamples for FID's interval
 
     def __post_init__(self) -> None:
         if self.gan_loss not in LOSSES:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,7 +29,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from gensuite.algorithms.simsiam_augment import batched_views, normalize, torchvision_views
-from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext
+from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext, eval_field
+from gensuite.data.batches import ShuffledBatches
 from gensuite.data.containers import ImageClassData
 from gensuite.metrics.accuracy import accuracy_estimate
 from gensuite.metrics.knn import knn_predict
@@ -47,9 +48,6 @@ from gensuite.seeds import SeedStreams
 PREDICTORS = ("mlp", "identity")
 AUGMENTS = {"batched": batched_views, "torchvision": torchvision_views}
 
-
-def _eval(default: Any) -> Any:
-    return field(default=default, metadata={"eval": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +73,9 @@ class SimSiamConfig:
     knn_temperature: float = 0.1
     knn_bank: int = 0  # training images in the kNN bank at each evaluation (0: all used)
     knn_test: int = 0  # test images scored at each evaluation (0: all)
-    test_limit: int = _eval(0)  # test images scored at the end (0: all)
-    probe_epochs: int = _eval(0)  # linear probe on frozen features at the end (0: none)
-    probe_lr: float = _eval(0.1)
+    test_limit: int = eval_field(0)  # test images scored at the end (0: all)
+    probe_epochs: int = eval_field(0)  # linear probe on frozen features at the end (0: none)
+    probe_lr: float = eval_field(0.1)
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -146,9 +144,9 @@ class SimSiam(AlgorithmBase):
             raise ValueError(f"batch_size {c.batch_size} exceeds the {n} training images")
         self.train_images = _rgb(data.train_images[:n])
         self.test_images = _rgb(data.test_images)
-        self.data_gen = self.streams.generator("batches")
+        self.batches = ShuffledBatches(self.train_images, None, c.batch_size,
+                                       self.streams.generator("batches"))
         self.aug_gen = self.streams.generator("augment")
-        self._perm, self._pos = torch.randperm(n, generator=self.data_gen), 0
         self.total = max(1, ctx.schedule.steps)
         self.step = 0
 
@@ -162,20 +160,12 @@ class SimSiam(AlgorithmBase):
         """Cosine decay of the base rate over the schedule (SimSiam's adjust_learning_rate)."""
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, self.total) / self.total))
 
-    def _batch(self) -> Tensor:
-        b = self.config.batch_size
-        if self._pos + b > len(self._perm):  # drop the ragged tail, reshuffle
-            self._perm, self._pos = torch.randperm(len(self._perm), generator=self.data_gen), 0
-        idx = self._perm[self._pos: self._pos + b]
-        self._pos += b
-        return self.train_images[idx]
-
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
         lr = self.lr_at(step)
         for g in self.opt.param_groups:
             g["lr"] = self.lr if g["fix_lr"] else lr
-        images = self._batch()
+        images, _ = self.batches.next()
         views = AUGMENTS[c.augment]
         x1 = views(images, self.aug_gen, self.size).to(self.device)
         x2 = views(images, self.aug_gen, self.size).to(self.device)
@@ -312,8 +302,8 @@ class SimSiam(AlgorithmBase):
         return copy.deepcopy({
             "backbone": self.backbone.state_dict(), "projector": self.projector.state_dict(),
             "predictor": self.predictor.state_dict(), "opt": self.opt.state_dict(),
-            "data_gen": self.data_gen.get_state(), "aug_gen": self.aug_gen.get_state(),
-            "perm": self._perm, "pos": self._pos, "step": self.step,
+            "batches": self.batches.state_dict(), "aug_gen": self.aug_gen.get_state(),
+            "step": self.step,
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -321,7 +311,6 @@ class SimSiam(AlgorithmBase):
         self.projector.load_state_dict(state["projector"])
         self.predictor.load_state_dict(state["predictor"])
         self.opt.load_state_dict(state["opt"])
-        self.data_gen.set_state(state["data_gen"])
+        self.batches.load_state_dict(state["batches"])
         self.aug_gen.set_state(state["aug_gen"])
-        self._perm, self._pos = state["perm"].clone(), int(state["pos"])
         self.step = int(state["step"])
