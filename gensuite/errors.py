@@ -24,6 +24,11 @@ class MissingDataError(GensuiteError, FileNotFoundError):
         self.dataset = dataset  # the registered name of what is absent, where known
 
 
+class DatasetOptionError(GensuiteError, ValueError):
+    """A dataset builder's option has a value it does not take (``source = "usps"``): the CLI
+    prints the one line, like any other gensuite error."""
+
+
 class CaseNotRunnable(GensuiteError):
     """One case cannot run here (pretrained weights, or a dataset only it needs, are absent):
     its record says "not run" with the one-line reason "<short>: <detail>", and the other cases

@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812
 from gensuite.api import DatasetInfo
 from gensuite.data.containers import DomainPairData, ImageClassData
 from gensuite.data.root import DataRoot
+from gensuite.errors import DatasetOptionError
 from gensuite.registry import register_dataset
 
 NAME = "digit-domains"
@@ -67,11 +68,13 @@ def build_digit_domains(
     """The (source, target) pair at ``size`` px RGB; see the module docstring."""
     for role, name in (("source", source), ("target", target)):
         if name not in DOMAINS:
-            raise ValueError(f"{role} must be one of {', '.join(DOMAINS)}; got {name!r}")
+            raise DatasetOptionError(f"dataset {NAME!r}: {role} must be one of "
+                                     f"{', '.join(DOMAINS)}; got {name!r}")
     if source == target:
-        raise ValueError(f"source and target are both {source!r}: nothing to adapt")
+        raise DatasetOptionError(f"dataset {NAME!r}: source and target are both {source!r}: "
+                                 "nothing to adapt")
     if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}; got {size}")
+        raise DatasetOptionError(f"dataset {NAME!r}: size must be one of {SIZES}; got {size}")
     src = _domain(root, source, size, download)
     tgt = _domain(root, target, size, download)
     how = "grey repeated to RGB; " if "mnist" in (source, target) else ""
