@@ -75,3 +75,41 @@ def cell_drawings(genotype: dict[str, Any], path: Path) -> Path:
     fig.suptitle("derived cells (top-2 incoming edges per node, 'none' excluded)")
     fig.savefig(path)
     return path
+
+
+def recurrent_cell_drawing(genotype: dict[str, Any], path: Path) -> Path:
+    """The recurrent cell as a graph: x(t) and h(t−1) into node 0, each node from its one
+    predecessor (the node's box names its activation), the averaged nodes into h(t)."""
+    edges, concat = genotype["recurrent"], genotype["concat"]
+    fig, axes = _figure(11, 4.2)
+    ax = axes[0, 0]
+    n = len(edges)
+    pos = {"x": (-1.2, 0.75), "h": (-1.2, 0.25), 0: (0.0, 0.5), "out": (n + 1.0, 0.5)}
+    for i in range(1, n + 1):
+        pos[i] = (float(i), 0.85 if i % 2 else 0.15)
+    names = {"x": "x(t)", "h": "h(t−1)", "out": "h(t) = mean"}
+    acts = {i: act for i, (act, _) in enumerate(edges, start=1)}
+    for node, (x, y) in pos.items():
+        label = names.get(node, f"{node}: {acts[node]}" if node in acts else str(node))
+        ax.text(x, y, label, ha="center", va="center", fontsize=9,
+                bbox={"boxstyle": "round", "fc": "lightblue" if node in names
+                      else "lightyellow"})
+
+    def arrow(a, b, color="tab:gray", alpha=1.0):
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        ax.annotate("", xy=(x1 - 0.3, y1), xytext=(x0 + 0.3, y0),
+                    arrowprops={"arrowstyle": "->", "color": color, "alpha": alpha,
+                                "connectionstyle": "arc3,rad=0.15" if x1 - x0 > 1 else None})
+
+    arrow("x", 0)
+    arrow("h", 0)
+    for i, (_, j) in enumerate(edges, start=1):
+        arrow(j, i)
+    for node in concat:
+        arrow(node, "out", color="tab:blue", alpha=0.35)
+    ax.set_xlim(-1.8, n + 1.8)
+    ax.set_ylim(0.0, 1.0)
+    ax.axis("off")
+    fig.suptitle("recurrent cell (each node: one predecessor through a highway step)")
+    fig.savefig(path)
+    return path

@@ -7,7 +7,7 @@ cell's output concatenates the nodes in ``*_concat``. A recurrent genotype lists
 
 The published values are those of the authors' release (quark0/darts, ``genotypes.py``),
 as printed in Liu et al. 2019, Fig. 4-6: DARTS V1 (first order) and V2 (second order)
-convolutional cells, and the DARTS recurrent cell (V2, second order).
+convolutional cells, and the DARTS V1 (first order) and V2 (second order) recurrent cells.
 """
 
 from __future__ import annotations
@@ -53,13 +53,18 @@ DARTS_V2 = Genotype(
             ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
     reduce_concat=[2, 3, 4, 5],
 )
-DARTS_RNN = RnnGenotype(
+DARTS_RNN_V1 = RnnGenotype(
+    recurrent=[("relu", 0), ("relu", 1), ("tanh", 2), ("relu", 3), ("relu", 4),
+               ("identity", 1), ("relu", 5), ("relu", 1)],
+    concat=list(range(1, 9)),
+)
+DARTS_RNN_V2 = RnnGenotype(  # the authors' DARTS = DARTS_V2, Table 2's 55.7
     recurrent=[("sigmoid", 0), ("relu", 1), ("relu", 1), ("identity", 1), ("tanh", 2),
                ("sigmoid", 5), ("tanh", 3), ("relu", 5)],
     concat=list(range(1, 9)),
 )
 PUBLISHED = {"darts-v1": DARTS_V1, "darts-v2": DARTS_V2}
-PUBLISHED_RNN = {"darts": DARTS_RNN}
+PUBLISHED_RNN = {"darts-v1": DARTS_RNN_V1, "darts-v2": DARTS_RNN_V2}
 
 
 def derive_cell(weights: torch.Tensor, primitives=PRIMITIVES, steps: int = STEPS
@@ -100,7 +105,7 @@ def derive_rnn(weights: torch.Tensor, primitives=RNN_PRIMITIVES, steps: int = RN
     return gene
 
 
-def to_dict(g: Genotype) -> dict:
+def to_dict(g: Genotype | RnnGenotype) -> dict:
     """JSON-able form for records."""
-    return {k: [list(x) for x in v] if k in ("normal", "reduce") else list(v)
+    return {k: [list(x) for x in v] if k in ("normal", "reduce", "recurrent") else list(v)
             for k, v in g._asdict().items()}
