@@ -198,3 +198,97 @@ def test_a_custom_cell_trains_end_to_end():
     out = algo.train_step(0)
     assert math.isfinite(out["loss"]) and len(algo.model.cell.ws) == 2
     assert any(not torch.equal(before[k], v) for k, v in algo.model.state_dict().items())
+
+
+# --- the recurrent search -------------------------------------------------------------------
+
+def _mixed_cell_reference(cell, weights, x, h):
+    """The authors' mixed node written edge by edge and activation by activation (eval mode:
+    batch norm with its running statistics)."""
+    from gensuite.models.darts.genotypes import RNN_PRIMITIVES
+
+    acts = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid,
+            "identity": lambda v: v}
+    n = cell.nhid
+
+    def bn(v):
+        return (v - cell.bn.running_mean) / torch.sqrt(cell.bn.running_var + cell.bn.eps)
+
+    outs = []
+    for t in range(x.shape[0]):
+        ch = torch.cat([x[t], h], 1) @ cell.w0
+        states = [bn(h + torch.sigmoid(ch[:, :n]) * (torch.tanh(ch[:, n:]) - h))]
+        offset = 0
+        for i in range(cell.steps):
+            s = torch.zeros_like(h)
+            for j in range(i + 1):
+                cc = states[j] @ cell.ws[i]
+                c, hh = torch.sigmoid(cc[:, :n]), cc[:, n:]
+                for k, name in enumerate(RNN_PRIMITIVES):
+                    if name != "none":
+                        s = s + weights[offset + j, k] * (states[j] + c * (acts[name](hh)
+                                                                           - states[j]))
+            states.append(bn(s))
+            offset += i + 1
+        h = torch.stack(states[1:]).mean(0)
+        outs.append(h)
+    return torch.stack(outs)
+
+
+def test_the_mixed_search_cell_matches_an_edge_by_edge_reference():
+    from gensuite.models.darts.rnn_search import RNN_EDGES, SearchRnnCell
+
+    torch.manual_seed(0)
+    cell = SearchRnnCell(3, 4).double().eval()
+    with torch.no_grad():
+        cell.bn.running_mean.uniform_(-0.5, 0.5)
+        cell.bn.running_var.uniform_(0.5, 2.0)
+        for w in (cell.w0, *cell.ws):
+            w.mul_(20)
+    weights = torch.softmax(torch.randn(RNN_EDGES, 5, dtype=torch.double), -1)
+    x, h = torch.randn(4, 2, 3, dtype=torch.double), torch.randn(2, 4, dtype=torch.double)
+    out, _ = cell(x, h, weights)
+    ref = _mixed_cell_reference(cell, weights, x, h)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+
+
+def _search(unrolled=False, **kw):
+    from gensuite.algorithms.darts_search_rnn import DartsSearchRnn, DartsSearchRnnConfig
+
+    data = TokenStreamData.synthetic(0, vocab=12, length=800)
+    config = DartsSearchRnnConfig(**{**DartsSearchRnn.tiny_config, "unrolled": unrolled, **kw})
+    return DartsSearchRnn(config, data, RunContext(seed=0, schedule=Schedule(steps=10)))
+
+
+def test_a_recurrent_search_step_moves_alpha_and_weights_and_the_orders_differ():
+    alphas = {}
+    for unrolled in (False, True):
+        algo = _search(unrolled)
+        a0 = algo.model.alphas.detach().clone()
+        w0 = algo.model.cell.ws[0].detach().clone()
+        algo.train_step(0)
+        assert not torch.equal(algo.model.alphas, a0)
+        assert not torch.equal(algo.model.cell.ws[0], w0)
+        assert algo.hidden_val is not None and algo.hidden_val.shape == (4, 6)
+        alphas[unrolled] = algo.model.alphas.detach().clone()
+    assert not torch.equal(alphas[False], alphas[True])
+    result = algo.test(Curves())
+    assert len(result.details["genotype"]["recurrent"]) == 8
+    assert math.isfinite(result.metrics["val_perplexity"].mean)
+
+
+def test_the_first_order_alpha_gradient_is_the_validation_loss_gradient():
+    """Dropouts off: the architect's ∇α (through functional_call, tuple inputs, tied weights)
+    equals autograd on the model itself, and it hands back the validation pass's state."""
+    from gensuite.algorithms.darts_search_rnn import lm_loss
+
+    algo = _search(dropout=0, dropouth=0, dropoutx=0, dropouti=0)
+    model, data = algo.model.train(), algo.search_data
+    x, y, h = data[:5], data[1:6], torch.randn(4, 6)
+    grads = algo.architect.alpha_gradients((x, h), y, (x, h), y, eta=1.0)
+    bn_state = {k: v.clone() for k, v in model.state_dict().items()}
+    out = model((x, h))
+    expected = torch.autograd.grad(lm_loss(out, y), model.alphas)[0]
+    torch.testing.assert_close(grads[0], expected)
+    torch.testing.assert_close(algo.architect.val_output[1], out[1])
+    model.load_state_dict(bn_state)

@@ -1,6 +1,7 @@
 """Figures of the DARTS search: softmax(α) of every edge over the search (one panel per edge,
-one line per operation) and the derived normal and reduction cells drawn as graphs (matplotlib:
-inputs c_{k-2}, c_{k-1}, the 4 nodes and the output, each edge labelled with its operation).
+one line per operation) and the derived cells drawn as graphs (matplotlib): the normal and
+reduction cells (inputs c_{k-2}, c_{k-1}, the 4 nodes and the output, each edge labelled with
+its operation) and the recurrent cell (x(t), h(t−1), node 0, the 8 nodes and their mean).
 """
 
 from __future__ import annotations
@@ -8,33 +9,53 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gensuite.algorithms.gan_figures import _figure
-from gensuite.models.darts.genotypes import PRIMITIVES, STEPS
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gensuite.algorithms.gan_figures import DPI, _figure
+from gensuite.models.darts.genotypes import PRIMITIVES, RNN_PRIMITIVES, RNN_STEPS, STEPS
 
 
-def alpha_curves(history: list[dict[str, Any]], kind: str, path: Path) -> Path:
-    """softmax(α_kind) per edge against the search step, an edge a panel (14 edges: 2 × 7)."""
-    steps = [h["step"] for h in history]
-    edges = len(history[0]["alphas"][kind])
-    cols = 7
-    rows = (edges + cols - 1) // cols
-    fig, axes = _figure(2.3 * cols, 2.0 * rows + 0.8, rows=rows, cols=cols)
+def _edge_labels(kind: str) -> list[str]:
+    """Edge names in α's row order: a convolutional cell's (2 inputs + earlier nodes per node)
+    or the recurrent cell's (node i ← each of nodes 0 … i − 1)."""
+    if kind == "recurrent":
+        return [f"node {i} ← {j}" for i in range(1, RNN_STEPS + 1) for j in range(i)]
     labels = []
     for i in range(STEPS):
         labels += [f"node {i} ← {'c(k−2)' if j == 0 else 'c(k−1)' if j == 1 else j - 2}"
                    for j in range(2 + i)]
+    return labels
+
+
+def alpha_curves(history: list[dict[str, Any]], kind: str, path: Path) -> Path:
+    """softmax(α_kind) per edge against the search step, an edge a panel (convolutional: 14
+    edges, 2 × 7; recurrent: 36 edges, 4 × 9)."""
+    primitives = RNN_PRIMITIVES if kind == "recurrent" else PRIMITIVES
+    steps = [h["step"] for h in history]
+    edges = len(history[0]["alphas"][kind])
+    cols = 9 if kind == "recurrent" else 7
+    rows = (edges + cols - 1) // cols
+    # a fixed grid: the constrained layout's solver costs seconds for 36 panels
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(2.3 * cols, 2.0 * rows + 0.8), dpi=DPI)
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(rows, cols, squeeze=False)
+    fig.subplots_adjust(left=0.03, right=0.99, top=0.88, bottom=0.14, wspace=0.3, hspace=0.5)
+    labels = _edge_labels(kind)
     for e in range(rows * cols):
         ax = axes[e // cols, e % cols]
         if e >= edges:
             ax.axis("off")
             continue
-        for k, op in enumerate(PRIMITIVES):
+        for k, op in enumerate(primitives):
             ax.plot(steps, [h["alphas"][kind][e][k] for h in history], color=f"C{k}",
                     label=op, linewidth=1.2)
         ax.set_title(labels[e] if e < len(labels) else f"edge {e}", fontsize=8)
         ax.tick_params(labelsize=6)
     handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=len(PRIMITIVES), fontsize=7)
+    fig.legend(handles, names, loc="lower center", ncol=len(primitives), fontsize=7)
     fig.suptitle(f"softmax(α_{kind}) per edge over the search (x: step)")
     fig.savefig(path)
     return path
