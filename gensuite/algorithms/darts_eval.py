@@ -20,6 +20,7 @@ import copy
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -182,6 +183,12 @@ class DartsEval(AlgorithmBase):
                    "test_images": len(correct),
                    "model_selection": "last step (fixed schedule)"}
         return EvalResult(metrics=metrics, details=details)
+
+    def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
+        from gensuite.algorithms.darts_figures import cell_drawings
+
+        return [cell_drawings(result.details["genotype"], Path(outdir) / "cells.png",
+                              title="the evaluated cells")]
 
     def state_dict(self) -> dict[str, Any]:
         return copy.deepcopy({

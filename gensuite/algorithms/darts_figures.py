@@ -61,7 +61,9 @@ def alpha_curves(history: list[dict[str, Any]], kind: str, path: Path) -> Path:
     return path
 
 
-def cell_drawings(genotype: dict[str, Any], path: Path) -> Path:
+def cell_drawings(genotype: dict[str, Any], path: Path,
+                  title: str = "derived cells (top-2 incoming edges per node, 'none' excluded)"
+                  ) -> Path:
     """The normal and the reduction cell side by side as labelled graphs."""
     fig, axes = _figure(12, 4.6, cols=2)
     for ax, kind in zip(axes[0], ("normal", "reduce")):
@@ -93,7 +95,7 @@ def cell_drawings(genotype: dict[str, Any], path: Path) -> Path:
         ax.set_ylim(0.0, 1.0)
         ax.axis("off")
         ax.set_title(f"{kind} cell")
-    fig.suptitle("derived cells (top-2 incoming edges per node, 'none' excluded)")
+    fig.suptitle(title)
     fig.savefig(path)
     return path
 
