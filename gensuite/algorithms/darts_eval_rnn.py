@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,6 +76,23 @@ def batchify(ids: Tensor, batch: int) -> Tensor:
     if n < 2:
         raise GensuiteError(f"a stream of {len(ids)} tokens is too short for batch {batch}")
     return ids[: n * batch].view(batch, n).t().contiguous()
+
+
+@torch.no_grad()
+def stream_nll(forward: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], ids: Tensor,
+               batch: int, bptt: int, hidden: Tensor, device: torch.device) -> np.ndarray:
+    """Per-token NLL (nats, float64) of a language model over ``ids`` in text order: the text
+    in ``batch`` contiguous streams read ``bptt`` tokens at a time, the state carried;
+    ``forward(ids (T, B), hidden) → (logits (T, B, V), next hidden)``."""
+    data = batchify(ids, batch).to(device)
+    out = []
+    for i in range(0, data.shape[0] - 1, bptt):
+        n = min(bptt, data.shape[0] - 1 - i)
+        logits, hidden = forward(data[i: i + n], hidden)
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        out.append(-logp.gather(-1, data[i + 1: i + 1 + n].unsqueeze(-1)).squeeze(-1))
+    # (T, B) → stream by stream: the text's order
+    return torch.cat(out).t().reshape(-1).cpu().numpy()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,26 +234,19 @@ class DartsEvalRnn(AlgorithmBase):
     @torch.no_grad()
     def _nll(self, ids: Tensor, batch: int, weights: dict[str, Tensor] | None = None
              ) -> np.ndarray:
-        """Per-token NLL (nats, float64) in text order, state carried, with ``weights`` swapped
-        in for the pass (the averaged or the kept ones)."""
+        """Per-token NLL in text order (``stream_nll``) with ``weights`` swapped in for the
+        pass (the averaged or the kept ones)."""
         saved = None
         if weights:
             saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict({**saved, **weights})
         self.model.eval()
-        data = batchify(ids, batch).to(self.device)
-        hidden = self.model.init_hidden(batch)
-        out = []
-        for i in range(0, data.shape[0] - 1, self.config.bptt):
-            n = min(self.config.bptt, data.shape[0] - 1 - i)
-            logits, hidden, _ = self.model(data[i: i + n], hidden)
-            logp = torch.log_softmax(logits.double(), dim=-1)
-            out.append(-logp.gather(-1, data[i + 1: i + 1 + n].unsqueeze(-1)).squeeze(-1))
+        nll = stream_nll(lambda x, h: self.model(x, h)[:2], ids, batch, self.config.bptt,
+                         self.model.init_hidden(batch), self.device)
         if saved is not None:
             self.model.load_state_dict(saved)
         self.model.train()
-        # (T, B) → stream by stream: the text's order
-        return torch.cat(out).t().reshape(-1).cpu().numpy()
+        return nll
 
     def validate(self) -> dict[str, float]:
         c = self.config

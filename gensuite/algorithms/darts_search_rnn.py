@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from gensuite.algorithms.darts_eval_rnn import batchify
+from gensuite.algorithms.darts_eval_rnn import batchify, stream_nll
 from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext, eval_field
 from gensuite.data.containers import TokenStreamData
 from gensuite.metrics.language import perplexity_from_nll
@@ -152,23 +152,15 @@ class DartsSearchRnn(AlgorithmBase):
         self.step = step + 1
         return {"loss": float(raw.detach()), "lr": lr, "seq_len": float(seq_len)}
 
-    @torch.no_grad()
     def val_nll(self, tokens: int) -> float:
         """Mean NLL of the one-shot model on the validation text (batch 10, state carried)."""
         c = self.config
         ids = self.data.val[: tokens + 1] if tokens else self.data.val
-        data = batchify(ids, c.eval_batch_size).to(self.device)
         self.model.eval()
-        hidden = self.model.init_hidden(c.eval_batch_size)
-        total, count = 0.0, 0
-        for i in range(0, data.shape[0] - 1, c.bptt):
-            n = min(c.bptt, data.shape[0] - 1 - i)
-            logits, hidden, _ = self.model((data[i: i + n], hidden))
-            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(),
-                                           data[i + 1: i + 1 + n].reshape(-1), reduction="sum"))
-            count += n * c.eval_batch_size
+        nll = stream_nll(lambda x, h: self.model((x, h))[:2], ids, c.eval_batch_size, c.bptt,
+                         self.model.init_hidden(c.eval_batch_size), self.device)
         self.model.train()
-        return total / count
+        return float(nll.sum() / len(nll))
 
     def _snapshot(self) -> dict[str, Any]:
         with torch.no_grad():
