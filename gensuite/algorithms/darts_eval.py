@@ -48,6 +48,13 @@ def as_cifar(images: torch.Tensor) -> torch.Tensor:
     return images.contiguous()
 
 
+def write_details(result: EvalResult, path: Path) -> Path:
+    """The result's details (genotype, its history, softmax(α), counts) as JSON beside the
+    record: what an own-cell row copies its genotype from."""
+    path.write_text(json.dumps(result.details, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def parse_genotype(text: str) -> Genotype:
     """A published name or a genotype as JSON ({"normal": [[op, input], …], …})."""
     if text in PUBLISHED:
@@ -188,7 +195,8 @@ class DartsEval(AlgorithmBase):
         from gensuite.algorithms.darts_figures import cell_drawings
 
         return [cell_drawings(result.details["genotype"], Path(outdir) / "cells.png",
-                              title="the evaluated cells")]
+                              title="the evaluated cells"),
+                write_details(result, Path(outdir) / "details.json")]
 
     def state_dict(self) -> dict[str, Any]:
         return copy.deepcopy({

@@ -296,9 +296,11 @@ class DartsEvalRnn(AlgorithmBase):
         return EvalResult(metrics=metrics, details=details)
 
     def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
+        from gensuite.algorithms.darts_eval import write_details
         from gensuite.algorithms.darts_figures import recurrent_cell_drawing
 
-        return [recurrent_cell_drawing(result.details["genotype"], Path(outdir) / "cell.png")]
+        return [recurrent_cell_drawing(result.details["genotype"], Path(outdir) / "cell.png"),
+                write_details(result, Path(outdir) / "details.json")]
 
     # --- resume -------------------------------------------------------------------------------
 

@@ -177,10 +177,11 @@ class DartsSearch(AlgorithmBase):
         return EvalResult(metrics=metrics, details=details)
 
     def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
+        from gensuite.algorithms.darts_eval import write_details
         from gensuite.algorithms.darts_figures import alpha_curves, cell_drawings
 
         history = getattr(self, "_figure_history", None) or []
-        paths = []
+        paths = [write_details(result, Path(outdir) / "search.json")]
         if len(history) >= 2:
             for kind in ("normal", "reduce"):
                 paths.append(alpha_curves(history, kind, Path(outdir) / f"alphas_{kind}.png"))

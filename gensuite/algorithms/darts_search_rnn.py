@@ -194,10 +194,11 @@ class DartsSearchRnn(AlgorithmBase):
         return EvalResult(metrics=metrics, details=details)
 
     def write_artifacts(self, outdir: Path, result: EvalResult, curves: Curves) -> list[Path]:
+        from gensuite.algorithms.darts_eval import write_details
         from gensuite.algorithms.darts_figures import alpha_curves, recurrent_cell_drawing
 
         history = getattr(self, "_figure_history", None) or []
-        paths = []
+        paths = [write_details(result, Path(outdir) / "search.json")]
         if len(history) >= 2:
             paths.append(alpha_curves(history, "recurrent", Path(outdir) / "alphas.png"))
         paths.append(recurrent_cell_drawing(result.details["genotype"],
