@@ -42,6 +42,9 @@ class Reported:
     # False when the reported number was measured on data we cannot match (unknown or absent
     # dataset): the verdict is then "not comparable", never "pass".
     comparable: bool = True
+    # True for a number the data cannot change (a parameter count): compared even where our
+    # dataset stands in for the source's.
+    data_independent: bool = False
     note: str = ""
 
 
@@ -308,6 +311,7 @@ def _reported(r: _Reader) -> Reported:
         tolerance=r.get("tolerance", float, None),
         plus_minus=r.get("plus_minus", float, None),
         comparable=r.get("comparable", bool, True),
+        data_independent=r.get("data_independent", bool, False),
         note=r.get("note", str, ""),
         at_least=r.get("at_least", float, None),
         at_most=r.get("at_most", float, None),

@@ -126,3 +126,21 @@ def test_paired_from_summary_is_the_paired_t_of_the_units():
     # no interval or one unit: untested, with the reason
     assert paired_from_summary(1.0, math.nan, 10, "images").test == ""
     assert paired_from_summary(1.0, 0.2, 1, "images").p is None
+
+
+def test_a_data_independent_number_is_compared_where_our_data_stands_in():
+    from gensuite.report.verdict import row_verdict
+
+    count = {"value": 3.349, "tolerance": 0.001, "source": "a README"}
+    stood_in = row_verdict(count, 3.3493, profile="paper", ci95=0.0,
+                           stands_in_for="CIFAR-10")
+    assert stood_in.label == "not comparable"
+    compared = row_verdict({**count, "data_independent": True}, 3.3493, profile="paper",
+                           ci95=0.0, stands_in_for="CIFAR-10")
+    assert compared.label == "pass"
+    off = row_verdict({**count, "data_independent": True}, 3.5, profile="paper", ci95=0.0,
+                      stands_in_for="CIFAR-10")
+    assert off.label == "fail"
+    # a source's own 'not comparable' still stands
+    assert row_verdict({**count, "data_independent": True, "comparable": False}, 3.3493,
+                       profile="paper", ci95=0.0).label == "not comparable"

@@ -37,8 +37,9 @@ def tolerance_for(reported: dict[str, Any], suite_tolerance: float | None) -> fl
 
 
 def incomparable_reason(reported: dict[str, Any], stands_in_for: str | None) -> str | None:
-    """Why a reported number cannot be compared with ours, or None when it can."""
-    if stands_in_for:
+    """Why a reported number cannot be compared with ours, or None when it can (a
+    data-independent number, such as a parameter count, whatever data stood in)."""
+    if stands_in_for and not reported.get("data_independent"):
         return f"our data stands in for {stands_in_for}"
     if not reported.get("comparable", True):
         return reported.get("note") or "reported on data we cannot match"
