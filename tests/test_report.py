@@ -58,6 +58,11 @@ def test_several_seeds_use_a_t_interval_over_seed_means():
     assert r.per_seed == tuple(means)
 
 
+def test_identical_seed_values_are_that_value_with_no_spread():
+    r = combine([_est(22.96, 0.0, 1)] * 3, [0, 1, 2])  # a parameter count: 3 × 22.96 / 3 ≠ 22.96
+    assert (r.mean, r.ci95, r.n, r.over) == (22.96, 0.0, 3, "seeds")
+
+
 def _rec(seed: int, finished: str, path: str, status: str = "finished", mean: float = 50.0):
     rec = make_record("euclid", seed=seed, status=status, finished=finished, mean=mean)
     return {**rec, "_path": path}

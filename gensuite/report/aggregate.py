@@ -84,6 +84,9 @@ def combine(estimates: list[dict[str, Any]], seeds: list[int]) -> Reproduced:
         return Reproduced(mean=means[0], ci95=halves[0], n=spread["eval_n"],
                           over=spread["eval_over"], unit=unit, seeds=tuple(seeds), **spread)
     k = len(means)
+    if len(set(means)) == 1:  # a count, or a deterministic score: exactly that, no spread
+        return Reproduced(mean=means[0], ci95=0.0, n=k, over="seeds", unit=unit,
+                          seeds=tuple(seeds), **spread)
     mean = math.fsum(means) / k
     sd = math.sqrt(math.fsum((m - mean) ** 2 for m in means) / (k - 1))
     half = float(stats.t.ppf(0.975, k - 1)) * sd / math.sqrt(k)
