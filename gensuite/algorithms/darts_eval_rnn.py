@@ -95,6 +95,20 @@ def stream_nll(forward: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], ids: 
     return torch.cat(out).t().reshape(-1).cpu().numpy()
 
 
+def check_language_model_config(config: Any, positive: tuple[str, ...]) -> None:
+    """The checks every DARTS language-model config shares: the named sizes ≥ 1, a tied
+    decoder (emsize = nhid), dropouts in [0, 1)."""
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be a positive integer; got {getattr(config, name)}")
+    if config.emsize != config.nhid:
+        raise ValueError(f"the decoder is tied to the embedding: emsize ({config.emsize}) "
+                         f"must equal nhid ({config.nhid})")
+    for name in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute"):
+        if not 0 <= getattr(config, name) < 1:
+            raise ValueError(f"{name} must be in [0, 1); got {getattr(config, name)}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class DartsEvalRnnConfig:
     """The authors' rnn/train.py defaults (Liu et al. 2019, Sec. 3.3 / Table 2)."""
@@ -128,16 +142,9 @@ class DartsEvalRnnConfig:
 
     def __post_init__(self) -> None:
         parse_rnn_genotype(self.genotype)
-        for name in ("emsize", "nhid", "batch_size", "bptt", "eval_batch_size",
-                     "test_batch_size", "nonmono", "eval_blocks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)}")
-        if self.emsize != self.nhid:
-            raise ValueError(f"the decoder is tied to the embedding: emsize ({self.emsize}) "
-                             f"must equal nhid ({self.nhid})")
-        for name in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)}")
+        check_language_model_config(self, ("emsize", "nhid", "batch_size", "bptt",
+                                           "eval_batch_size", "test_batch_size", "nonmono",
+                                           "eval_blocks"))
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError("lr and clip must be positive")
 

@@ -29,7 +29,11 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from gensuite.algorithms.darts_eval_rnn import batchify, stream_nll
+from gensuite.algorithms.darts_eval_rnn import (
+    batchify,
+    check_language_model_config,
+    stream_nll,
+)
 from gensuite.api import AlgorithmBase, Curves, Estimate, EvalResult, RunContext, eval_field
 from gensuite.data.containers import TokenStreamData
 from gensuite.metrics.language import perplexity_from_nll
@@ -74,15 +78,8 @@ class DartsSearchRnnConfig:
     test_tokens: int = eval_field(0)  # the same at the end (0: all)
 
     def __post_init__(self) -> None:
-        for name in ("emsize", "nhid", "batch_size", "bptt", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)}")
-        if self.emsize != self.nhid:
-            raise ValueError(f"the decoder is tied to the embedding: emsize ({self.emsize}) "
-                             f"must equal nhid ({self.nhid})")
-        for name in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)}")
+        check_language_model_config(self, ("emsize", "nhid", "batch_size", "bptt",
+                                           "eval_batch_size"))
 
 
 @register_algorithm("darts-search-rnn")

@@ -51,6 +51,34 @@ def embedded_dropout(weight: Tensor, ids: Tensor, p: float,
     return F.embedding(ids, weight if mask is None else weight * mask)
 
 
+def highway_weights(ninp: int, nhid: int, steps: int) -> tuple[nn.Parameter, nn.ParameterList]:
+    """W0 ((ninp + nhid) × 2·nhid, node 0) and one nhid × 2·nhid matrix per node, uniform ±0.04."""
+    w0 = nn.Parameter(torch.empty(ninp + nhid, 2 * nhid).uniform_(-INIT_RANGE, INIT_RANGE))
+    ws = nn.ParameterList(
+        nn.Parameter(torch.empty(nhid, 2 * nhid).uniform_(-INIT_RANGE, INIT_RANGE))
+        for _ in range(steps))
+    return w0, ws
+
+
+def run_cell(cell: nn.Module, x: Tensor, h: Tensor, generator: torch.Generator | None,
+             *step_args) -> tuple[Tensor, Tensor]:
+    """A cell over a sequence: x (T, B, ninp), h (B, nhid) → states (T, B, nhid) and the last
+    one; the x and h dropout masks drawn once (in that order) and kept over the sequence;
+    ``cell.step(xw_t, h, h_mask, *step_args)`` does one time step."""
+    train = cell.training
+    x_mask = dropout_mask((x.shape[1], cell.ninp), cell.dropoutx, x, generator) if train \
+        else None
+    h_mask = dropout_mask((x.shape[1], cell.nhid), cell.dropouth, x, generator) if train \
+        else None
+    # node 0's input share for every step at once: the x mask is the same at each step
+    xw = (x if x_mask is None else x * x_mask) @ cell.w0[: cell.ninp]
+    out = []
+    for t in range(x.shape[0]):
+        h = cell.step(xw[t], h, h_mask, *step_args)
+        out.append(h)
+    return torch.stack(out), h
+
+
 class DartsRnnCell(nn.Module):
     """The recurrent cell of a genotype; ``forward`` runs it over a sequence."""
 
@@ -59,11 +87,7 @@ class DartsRnnCell(nn.Module):
         super().__init__()
         self.ninp, self.nhid, self.genotype = ninp, nhid, genotype
         self.dropouth, self.dropoutx = dropouth, dropoutx
-        self.w0 = nn.Parameter(torch.empty(ninp + nhid, 2 * nhid).uniform_(-INIT_RANGE,
-                                                                           INIT_RANGE))
-        self.ws = nn.ParameterList(
-            nn.Parameter(torch.empty(nhid, 2 * nhid).uniform_(-INIT_RANGE, INIT_RANGE))
-            for _ in genotype.recurrent)
+        self.w0, self.ws = highway_weights(ninp, nhid, len(genotype.recurrent))
 
     def step(self, xw: Tensor, h: Tensor, h_mask: Tensor | None) -> Tensor:
         """One time step from x's share of node 0's projection (``xw`` = x W0[:ninp])."""
@@ -79,18 +103,7 @@ class DartsRnnCell(nn.Module):
     def forward(self, x: Tensor, h: Tensor, generator: torch.Generator | None = None
                 ) -> tuple[Tensor, Tensor]:
         """x (T, B, ninp), h (B, nhid) → states (T, B, nhid) and the last one."""
-        train = self.training
-        x_mask = dropout_mask((x.shape[1], self.ninp), self.dropoutx, x, generator) if train \
-            else None
-        h_mask = dropout_mask((x.shape[1], self.nhid), self.dropouth, x, generator) if train \
-            else None
-        # node 0's input share for every step at once: the x mask is the same at each step
-        xw = (x if x_mask is None else x * x_mask) @ self.w0[: self.ninp]
-        out = []
-        for t in range(x.shape[0]):
-            h = self.step(xw[t], h, h_mask)
-            out.append(h)
-        return torch.stack(out), h
+        return run_cell(self, x, h, generator)
 
 
 class RnnLanguageModel(nn.Module):

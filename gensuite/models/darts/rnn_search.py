@@ -19,9 +19,10 @@ from gensuite.models.darts.genotypes import RNN_PRIMITIVES, RNN_STEPS, RnnGenoty
 from gensuite.models.darts.rnn import (
     ACTIVATIONS,
     INIT_RANGE,
-    dropout_mask,
     embedded_dropout,
+    highway_weights,
     locked_dropout,
+    run_cell,
 )
 
 RNN_EDGES = sum(i + 1 for i in range(RNN_STEPS))  # 36
@@ -35,11 +36,7 @@ class SearchRnnCell(nn.Module):
         super().__init__()
         self.ninp, self.nhid, self.steps = ninp, nhid, steps
         self.dropouth, self.dropoutx = dropouth, dropoutx
-        self.w0 = nn.Parameter(torch.empty(ninp + nhid, 2 * nhid).uniform_(-INIT_RANGE,
-                                                                           INIT_RANGE))
-        self.ws = nn.ParameterList(
-            nn.Parameter(torch.empty(nhid, 2 * nhid).uniform_(-INIT_RANGE, INIT_RANGE))
-            for _ in range(steps))
+        self.w0, self.ws = highway_weights(ninp, nhid, steps)
         self.bn = nn.BatchNorm1d(nhid, affine=False)
         self.active = [(k, ACTIVATIONS[name]) for k, name in enumerate(RNN_PRIMITIVES)
                        if name != "none"]
@@ -64,17 +61,7 @@ class SearchRnnCell(nn.Module):
 
     def forward(self, x: Tensor, h: Tensor, weights: Tensor,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        train = self.training
-        x_mask = dropout_mask((x.shape[1], self.ninp), self.dropoutx, x, generator) if train \
-            else None
-        h_mask = dropout_mask((x.shape[1], self.nhid), self.dropouth, x, generator) if train \
-            else None
-        xw = (x if x_mask is None else x * x_mask) @ self.w0[: self.ninp]
-        out = []
-        for t in range(x.shape[0]):
-            h = self.step(xw[t], h, h_mask, weights)
-            out.append(h)
-        return torch.stack(out), h
+        return run_cell(self, x, h, generator, weights)
 
 
 class SearchRnnModel(nn.Module):
