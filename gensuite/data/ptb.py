@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import os
-import urllib.request
 from pathlib import Path
 
 import torch
@@ -45,6 +44,8 @@ HOW_TO_GET = (f"put ptb.train.txt, ptb.valid.txt and ptb.test.txt (Mikolov's wor
 
 def download_ptb(root: Path) -> None:
     """Fetch the three files into ``root/ptb`` (online users only); checked by sha256 after."""
+    import urllib.request  # only downloads need it: not on every start-up's import path
+
     folder = Path(root) / "ptb"
     folder.mkdir(parents=True, exist_ok=True)
     for name, _, _ in SPLITS.values():
