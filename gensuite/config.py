@@ -91,6 +91,20 @@ class CompareFigure:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DetailsTable:
+    """A per-seed table the report builds from one JSON artifact of every run (the cell each
+    DARTS search derived, seed by seed): a row per case and seed, a column per ``columns``
+    entry (heading → dotted key path into the JSON)."""
+
+    id: str
+    title: str
+    artifact: str  # file name among the runs' artifacts, e.g. "search.json"
+    columns: tuple[tuple[str, str], ...]
+    note: str = ""
+    cases: tuple[str, ...] = ()  # the rows' cases; empty: every case
+
+
+@dataclass(frozen=True, kw_only=True)
 class Table:
     id: str
     title: str
@@ -172,6 +186,7 @@ class SuiteSpec:
     curves: str = "suite"
     # cases whose samples.json ({label: text}) the report prints (text samples of a model)
     show_samples: tuple[str, ...] = ()
+    details_tables: tuple[DetailsTable, ...] = ()
 
     def case(self, case_id: str) -> Case:
         for c in self.cases:
@@ -220,6 +235,11 @@ class SuiteSpec:
             "compare_figures": [dataclasses.asdict(f) for f in self.compare_figures],
             "curves": self.curves,
             "show_samples": list(self.show_samples),
+            "details_tables": [
+                {**dataclasses.asdict(d), "columns": [list(c) for c in d.columns],
+                 "cases": list(d.cases)}
+                for d in self.details_tables
+            ],
             "case_order": [c.id for c in self.cases],
             "table_order": list(self.tables),
             # every case's row label and reference, so a report can place cases not yet run
@@ -588,6 +608,33 @@ def _compare_figures(top: _Reader, case_ids: set[str]) -> tuple[CompareFigure, .
     return tuple(figures)
 
 
+def _details_tables(top: _Reader, case_ids: set[str]) -> tuple[DetailsTable, ...]:
+    """The [[details_tables]] array: per-seed tables read from a JSON artifact of each run."""
+    tables = []
+    for i, raw_table in enumerate(top.get("details_tables", list, [])):
+        d = top.item("details_tables", i, raw_table)
+        artifact = d.get("artifact", str, required=True)
+        if not artifact.endswith(".json"):
+            raise d.error("artifact", f"must name a .json artifact; got {artifact!r}")
+        columns = d.get("columns", dict, required=True)
+        if not columns or not all(isinstance(k, str) and k.strip() for k in columns.values()):
+            raise d.error("columns", "must map each column heading to a key path in the "
+                          "artifact, e.g. { \"Normal cell\" = \"genotype.normal\" }")
+        tables.append(DetailsTable(
+            id=d.get("id", str, required=True), title=d.get("title", str, required=True),
+            artifact=artifact, columns=tuple(columns.items()), note=d.get("note", str, ""),
+            cases=tuple(d.get("cases", list, []))))
+        unknown = [c for c in tables[-1].cases if c not in case_ids]
+        if unknown:
+            raise d.error("cases", f"no case {unknown[0]!r} in this suite")
+        d.done()
+    ids = [t.id for t in tables]
+    if len(set(ids)) != len(ids):
+        repeated = next(i for i in ids if ids.count(i) > 1)
+        raise top.error("details_tables", f"repeated id {repeated!r}")
+    return tuple(tables)
+
+
 def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
     """Parse a suite file (a path, or a name in ``benchmarks/``) into a SuiteSpec."""
     path = resolve_suite_path(path_or_name)
@@ -603,6 +650,7 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
     # only a present [search] counts as a seen key, as the unknown-key message lists them
     search = _search(top.sub("search"), case_ids) if "search" in top.data else None
     compare_figures = _compare_figures(top, case_ids)
+    details_tables = _details_tables(top, case_ids)
     top.done()
     if header["curves"] not in ("suite", "per-table"):
         raise SuiteFileError(f"{path}: [suite].curves must be 'suite' or 'per-table'; "
@@ -613,7 +661,7 @@ def load_suite(path_or_name: str | Path, *, validate: bool = True) -> SuiteSpec:
 
     spec = SuiteSpec(
         **header, profiles=profiles, tables=tables, cases=cases, checks=checks, search=search,
-        compare_figures=compare_figures,
+        compare_figures=compare_figures, details_tables=details_tables,
     )
     if validate:
         validate_suite(spec)

@@ -351,6 +351,49 @@ def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -
     return ([f"{level} Figures from the runs"] + blocks) if blocks else []
 
 
+def _detail_value(data: Any, key_path: str) -> str:
+    """A value at a dotted key path of a JSON artifact, compact: [op, input] pairs as
+    "op ← input", other lists joined, floats to 4 significant digits; "—" where absent."""
+    for key in key_path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return "—"
+        data = data[key]
+
+    def text(x: Any) -> str:
+        if isinstance(x, float):
+            return f"{x:.4g}"
+        if isinstance(x, list):
+            if len(x) == 2 and isinstance(x[0], str) and not isinstance(x[1], (list, dict)):
+                return f"{x[0]} ← {text(x[1])}"
+            return ", ".join(text(e) for e in x)
+        return str(x)
+
+    return text(data).replace("|", "\\|")
+
+
+def details_section(v: SuiteView, profile: str, level: str,
+                    details: dict[tuple[str, str], list[tuple]]) -> list[str]:
+    """The suite's per-seed tables (``details_tables``): a row per case and seed, read from
+    each run's JSON artifact."""
+    blocks = []
+    for spec in v.snapshot.get("details_tables", []):
+        rows = details.get((profile, spec["id"]))
+        if not rows:
+            continue
+        heads = [h for h, _ in spec["columns"]]
+        lines = ["| Configuration | Seed | " + " | ".join(heads) + " |",
+                 "|---|---|" + "---|" * len(heads)]
+        for cid, rec, data in rows:
+            label = _row_label(v, cid, rec["case"].get("row", cid))
+            cells = ([_detail_value(data, path) for _, path in spec["columns"]] if data
+                     is not None else [f"not recorded (the run has no {spec['artifact']})"]
+                     + [""] * (len(heads) - 1))
+            lines.append(f"| {label} | {rec['seed']} | " + " | ".join(cells) + " |")
+        blocks += [f"{level} {spec['title']}"] + ([spec["note"]] if spec.get("note") else [])
+        blocks.append("\n".join(lines))
+    return blocks
+
+
 def compare_section(v: SuiteView, profile: str, level: str,
                     compares: dict[tuple, str]) -> list[str]:
     blocks = []
@@ -365,11 +408,12 @@ def render_markdown(v: SuiteView, figures: dict[str, list[tuple[str | None, str]
                     results_rel: str = "../results",
                     compares: dict[tuple, str] | None = None,
                     sweeps: dict[str, list[dict[str, Any]]] | None = None,
-                    samples: dict[tuple[str, str], tuple[Record, dict]] | None = None) -> str:
+                    samples: dict[tuple[str, str], tuple[Record, dict]] | None = None,
+                    details: dict[tuple[str, str], list[tuple]] | None = None) -> str:
     """The whole report; ``figures``: each profile's learning-curve PNGs (table id or None,
     path relative to the report);
     ``compares`` holds the markdown of each (profile, compared figure); ``sweeps`` the newest
-    summary of each Optuna study per profile."""
+    summary of each Optuna study per profile; ``details`` the rows of each per-seed table."""
     blocks = header(v)
     multi = len(v.profiles) > 1
     level = "###" if multi else "##"
@@ -383,6 +427,7 @@ def render_markdown(v: SuiteView, figures: dict[str, list[tuple[str | None, str]
         if figures.get(p):
             blocks += figure_section(v, figures[p], level)
         blocks += samples_section(v, p, level, samples or {})
+        blocks += details_section(v, p, level, details or {})
         blocks += compare_section(v, p, level, compares or {})
         blocks += artifact_section(v, p, level, results_rel)
         blocks += sweep_section((sweeps or {}).get(p, []), level)

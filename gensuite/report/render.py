@@ -115,6 +115,26 @@ def _samples(view: SuiteView, results_dir: Path) -> dict[tuple[str, str], tuple[
     return out
 
 
+def _details(view: SuiteView, results_dir: Path) -> dict[tuple[str, str], list[tuple]]:
+    """(profile, details table id) → (case id, record, its JSON artifact or None) for every
+    seed's record of every case: a search's derived cell differs seed by seed."""
+    import json
+
+    out: dict[tuple[str, str], list[tuple]] = {}
+    for p in view.profiles:
+        for table in view.snapshot.get("details_tables", []):
+            rows = []
+            for cid in table.get("cases") or view.case_order:
+                for rec in view.groups.get((p, cid), []):
+                    path = _artifact(rec, results_dir, table["artifact"])
+                    data = (json.loads(path.read_text(encoding="utf-8"))
+                            if path is not None and path.is_file() else None)
+                    rows.append((cid, rec, data))
+            if rows:
+                out[(p, table["id"])] = rows
+    return out
+
+
 def _compare_figures(view: SuiteView, results_dir: Path, out_dir: Path) -> dict[tuple, str]:
     """(profile, figure id) → markdown for each compared figure: the image, or why not."""
     from gensuite.report.figures import side_by_side
@@ -175,8 +195,9 @@ def render_reports(
         curve_files = {p: [(t, f"{name}/{path.name}") for t, path in figs]
                        for p, figs in figures.items()}
         samples = _samples(view, results_dir)
-        md.write_text(render_markdown(view, curve_files, rel, compares, sweeps, samples),
-                      encoding="utf-8")
+        details = _details(view, results_dir)
+        md.write_text(render_markdown(view, curve_files, rel, compares, sweeps, samples,
+                                      details), encoding="utf-8")
         drawn = [path for figs in figures.values() for _, path in figs]
         written += [md, *drawn]
         written += [f for f in sorted((reports_dir / name).glob("*.png")) if f not in drawn]
