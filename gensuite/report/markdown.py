@@ -352,8 +352,9 @@ def artifact_section(v: SuiteView, profile: str, level: str, results_rel: str) -
 
 
 def _detail_value(data: Any, key_path: str) -> str:
-    """A value at a dotted key path of a JSON artifact, compact: [op, input] pairs as
-    "op ← input", other lists joined, floats to 4 significant digits; "—" where absent."""
+    """A value at a dotted key path of a JSON artifact, compact: [op, input] pairs (a string
+    and an integer) as "op ← input", other lists joined, floats to 4 significant digits; "—"
+    where absent."""
     for key in key_path.split("."):
         if not isinstance(data, dict) or key not in data:
             return "—"
@@ -363,7 +364,8 @@ def _detail_value(data: Any, key_path: str) -> str:
         if isinstance(x, float):
             return f"{x:.4g}"
         if isinstance(x, list):
-            if len(x) == 2 and isinstance(x[0], str) and not isinstance(x[1], (list, dict)):
+            # an (operation, input node) pair; a pair of names stays a plain list
+            if len(x) == 2 and isinstance(x[0], str) and type(x[1]) is int:
                 return f"{x[0]} ← {text(x[1])}"
             return ", ".join(text(e) for e in x)
         return str(x)

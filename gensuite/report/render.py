@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -82,6 +83,14 @@ def _artifact(rec: Record, results_dir: Path, name: str) -> Path | None:
     return None
 
 
+def _json_artifact(rec: Record, results_dir: Path, name: str) -> dict | None:
+    """A run's JSON artifact, read; None when the record lists none or the file is absent."""
+    path = _artifact(rec, results_dir, name)
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _other_run(results_dir: Path, suite: str, case: str, artifact: str,
                profile: str) -> Record | None:
     """The other suite's newest finished run of ``case`` with the figure: the same profile if
@@ -103,33 +112,26 @@ def _other_run(results_dir: Path, suite: str, case: str, artifact: str,
 def _samples(view: SuiteView, results_dir: Path) -> dict[tuple[str, str], tuple[Record, dict]]:
     """(profile, case) → (record, its samples.json) for the suite's ``show_samples`` cases:
     the lowest seed's run, as the other figures."""
-    import json
-
     out = {}
     for p in view.profiles:
         for cid in view.snapshot.get("show_samples", []):
             recs = view.groups.get((p, cid), [])
-            path = _artifact(recs[0], results_dir, "samples.json") if recs else None
-            if path is not None and path.is_file():
-                out[(p, cid)] = (recs[0], json.loads(path.read_text(encoding="utf-8")))
+            texts = _json_artifact(recs[0], results_dir, "samples.json") if recs else None
+            if texts is not None:
+                out[(p, cid)] = (recs[0], texts)
     return out
 
 
 def _details(view: SuiteView, results_dir: Path) -> dict[tuple[str, str], list[tuple]]:
     """(profile, details table id) → (case id, record, its JSON artifact or None) for every
     seed's record of every case: a search's derived cell differs seed by seed."""
-    import json
-
     out: dict[tuple[str, str], list[tuple]] = {}
     for p in view.profiles:
         for table in view.snapshot.get("details_tables", []):
             rows = []
             for cid in table.get("cases") or view.case_order:
-                for rec in view.groups.get((p, cid), []):
-                    path = _artifact(rec, results_dir, table["artifact"])
-                    data = (json.loads(path.read_text(encoding="utf-8"))
-                            if path is not None and path.is_file() else None)
-                    rows.append((cid, rec, data))
+                rows += [(cid, rec, _json_artifact(rec, results_dir, table["artifact"]))
+                         for rec in view.groups.get((p, cid), [])]
             if rows:
                 out[(p, table["id"])] = rows
     return out
